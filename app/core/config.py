@@ -1,0 +1,178 @@
+"""Settings from the environment and `.env`, validated once at start-up."""
+
+from __future__ import annotations
+
+import enum
+from importlib import metadata
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sentry_sdk.utils import BadDsn, Dsn
+
+PACKAGE_NAME = "graphnode-api"
+
+# Values that must never reach a deployed environment.
+_PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development-only-secret"})
+_MIN_SECRET_LENGTH = 32
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class LogFormat(enum.StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message names it and never includes the value."""
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version(PACKAGE_NAME)
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every field is documented in `.env.example`; the variable is the upper-case name."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    app_version: str = Field(default_factory=_package_version, min_length=1, max_length=200)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: LogFormat | None = None
+
+    cors_origins: CommaList = []
+
+    database_url: str = "sqlite+aiosqlite:///./graphnode.db"
+    broker_url: str = "memory://"
+
+    sentry_dsn: str | None = None
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    sentry_profile_session_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    sentry_spotlight: str | None = None
+    trace_propagation_targets: CommaList = []
+
+    jwt_secret: SecretStr = SecretStr("development-only-secret")
+    jwt_issuer: str = "graphnode-api"
+    jwt_audience: str = "graphnode-api"
+    jwt_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", "trace_propagation_targets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("sentry_dsn", "sentry_spotlight", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _valid_dsn(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                Dsn(value)
+            except BadDsn:
+                raise ValueError("not a valid Sentry DSN") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _supported_broker(cls, value: str) -> str:
+        if not value.startswith(
+            ("memory://", "redis://", "rediss://", "amqp://", "amqps://", "sqs://")
+        ):
+            raise ValueError("must start with memory://, redis://, amqp:// or sqs://")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_when_deployed(self) -> Settings:
+        if self.environment is Environment.DEVELOPMENT:
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if secret in _PLACEHOLDER_SECRETS or len(secret) < _MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"JWT_SECRET must be a real secret of at least {_MIN_SECRET_LENGTH} characters "
+                f"outside development"
+            )
+        return self
+
+    @property
+    def resolved_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        if self.environment is Environment.DEVELOPMENT:
+            return LogFormat.CONSOLE
+        return LogFormat.JSON
+
+    @property
+    def release(self) -> str:
+        """The release name shared by the SDK and the release script."""
+        if "@" in self.app_version:
+            return self.app_version
+        return f"{PACKAGE_NAME}@{self.app_version}"
+
+    @property
+    def spotlight(self) -> bool | str:
+        """`SENTRY_SPOTLIGHT`: off, on (default local sidecar URL) or an explicit URL."""
+        value = (self.sentry_spotlight or "").strip()
+        if value.lower() in {"", "0", "false", "no", "off"}:
+            return False
+        if value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, raising SettingsError with one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated here
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        name = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}" if error["loc"] else message)
+    return "invalid setting " + "; ".join(problems)

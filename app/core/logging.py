@@ -1,0 +1,157 @@
+"""Structured logging: structlog for our code, stdlib loggers routed through the same chain.
+
+Every line carries `correlation_id` and `user_id` (null outside a request or job), `job_id`
+inside a job, and `trace_id`/`span_id` while a Sentry span is active.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+import orjson
+import sentry_sdk
+import structlog
+from structlog.types import EventDict, Processor, WrappedLogger
+
+from app.core.config import LogFormat, Settings
+from app.core.context import current
+
+REDACTED = "[redacted]"
+_SENSITIVE_KEY_PARTS = (
+    "authorization",
+    "cookie",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "credential",
+    "private_key",
+)
+
+# Loggers that own handlers or propagate=False by default; we make them propagate to root.
+_ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "taskiq", "httpx", "httpcore")
+# Noisy at INFO (SQL text with parameters, connection chatter): keep at WARNING.
+_QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "aiosqlite", "asyncio")
+
+
+def is_sensitive_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: REDACTED if isinstance(key, str) and is_sensitive_key(key) else _redact(item)
+            for key, item in value.items()
+        }
+    return value
+
+
+def redact_sensitive_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key in list(event_dict):
+        if is_sensitive_key(key):
+            event_dict[key] = REDACTED
+        elif isinstance(event_dict[key], Mapping):
+            event_dict[key] = _redact(event_dict[key])
+    return event_dict
+
+
+def add_request_context(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    context = current()
+    event_dict.setdefault("correlation_id", context.correlation_id if context else None)
+    event_dict.setdefault("user_id", context.user_id if context else None)
+    if context is not None and context.job_id is not None:
+        event_dict.setdefault("job_id", context.job_id)
+    span = sentry_sdk.get_current_span()
+    if span is not None:
+        event_dict.setdefault("trace_id", span.trace_id)
+        event_dict.setdefault("span_id", span.span_id)
+    return event_dict
+
+
+def _drop_uvicorn_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+_SHARED_PROCESSORS: list[Processor] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    add_request_context,
+    _drop_uvicorn_color_message,
+    redact_sensitive_fields,
+]
+
+
+def _orjson_dumps(value: Any, **_: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+class _StderrHandler(logging.StreamHandler[IO[str]]):
+    """Writes to whatever `sys.stderr` is at emit time (test capture, redirection)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # the stream is looked up at emit time, never stored
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: IO[str]) -> None:
+        pass
+
+
+def _renderer(log_format: LogFormat) -> list[Processor]:
+    if log_format is LogFormat.JSON:
+        return [
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+        ]
+    return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route structlog and every stdlib logger through one chain, writing to stderr."""
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED_PROCESSORS,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *_renderer(settings.resolved_log_format),
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for existing in root.handlers[:]:
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+
+    for name in _ROUTED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    # We write our own access line (with the route template and the correlation id).
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
+
+    structlog.configure(
+        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,125 @@
+"""Pure-ASGI request-context middleware: ids, the access log and the `X-Request-ID` echo."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.context import (
+    SCOPE_STATE_KEY,
+    RequestContext,
+    bind,
+    new_correlation_id,
+    unbind,
+    valid_correlation_id,
+)
+
+REQUEST_ID_HEADER = "x-request-id"
+_INCOMING_ID_HEADERS = (b"x-request-id", b"x-correlation-id")
+# nginx's convention for "the client went away before the response was complete".
+CLIENT_CLOSED_REQUEST = 499
+
+access_log = structlog.get_logger("graphnode.access")
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's path template (`/v1/nodes/{node_id}`), None if nothing matched."""
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
+
+
+def _incoming_correlation_id(scope: Scope) -> str | None:
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        if name in _INCOMING_ID_HEADERS and name not in headers:
+            headers[name] = value
+    for name in _INCOMING_ID_HEADERS:
+        raw = headers.get(name)
+        if raw is not None:
+            return valid_correlation_id(raw.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Binds a RequestContext for each HTTP request and writes one access-log line.
+
+    Installed outside Starlette's ServerErrorMiddleware (see `app.main`), so unhandled 500s
+    get the context, the header and the access line like any other response. An exception
+    that arrives after the response was completely sent has already been handled and
+    reported by the 500 handler, so it stops here; one that arrives mid-response is
+    re-raised so the server aborts the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started_at = time.perf_counter()
+        correlation_id = _incoming_correlation_id(scope) or new_correlation_id()
+        context = RequestContext(correlation_id=correlation_id, source="http")
+        scope.setdefault("state", {})[SCOPE_STATE_KEY] = context
+        token = bind(context)
+
+        status: int | None = None
+        response_complete = False
+        disconnected = False
+
+        async def receive_tracking_disconnect() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect" and not response_complete:
+                disconnected = True
+            return message
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status, response_complete, disconnected
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = correlation_id
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                response_complete = True
+            try:
+                await send(message)
+            except OSError:
+                disconnected = True
+                raise
+
+        try:
+            await self.app(scope, receive_tracking_disconnect, send_with_request_id)
+        except Exception:
+            if not response_complete:
+                status = status or 500
+                raise
+        finally:
+            if disconnected and not response_complete:
+                status = CLIENT_CLOSED_REQUEST
+            _log_access(scope, status, started_at, disconnected)
+            unbind(token)
+
+
+def _log_access(
+    scope: Scope,
+    status: int | None,
+    started_at: float,
+    disconnected: bool,
+) -> None:
+    fields: dict[str, Any] = {
+        "method": scope["method"],
+        "route": route_template(scope),
+        "path": scope["path"],
+        "status": status if status is not None else 500,
+        "duration_ms": round((time.perf_counter() - started_at) * 1000, 3),
+        "client": scope["client"][0] if scope.get("client") else None,
+    }
+    if disconnected:
+        fields["disconnected"] = True
+    access_log.info("http.request", **fields)

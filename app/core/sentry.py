@@ -1,0 +1,113 @@
+"""Sentry for the API and the worker: one function, an explicit list of integrations."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
+
+import sentry_sdk
+from sentry_sdk.integrations.fastapi import FastApiIntegration
+from sentry_sdk.integrations.httpx import HttpxIntegration
+from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
+from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+from sentry_sdk.types import Event, Hint
+
+from app.core.config import Settings
+from app.core.logging import REDACTED, is_sensitive_key
+
+Component = Literal["api", "worker"]
+
+# Our problem handlers log each 5xx they report; that line must not become a second event.
+HANDLED_ERRORS_LOGGER = "graphnode.errors"
+
+# Liveness, readiness and documentation requests are never traced.
+_UNTRACED_PATHS = re.compile(r"^/(healthz|readyz|docs|redoc|openapi\.json|problems)(/|$)")
+
+_EXTRA_DENYLIST = ["jwt", "bearer", "x-api-key", "refresh_token", "access_token", "client_secret"]
+
+
+def traces_sampler_for(rate: float) -> Any:
+    """Sampler: untraced paths never; a propagated parent decision wins; else `rate`."""
+
+    def traces_sampler(sampling_context: Mapping[str, Any]) -> float:
+        asgi_scope = sampling_context.get("asgi_scope")
+        if asgi_scope is not None and _UNTRACED_PATHS.match(asgi_scope.get("path", "")):
+            return 0.0
+        parent_sampled = sampling_context.get("parent_sampled")
+        if parent_sampled is not None:
+            return 1.0 if parent_sampled else 0.0
+        return rate
+
+    return traces_sampler
+
+
+def _scrub_query_string(query: str) -> str:
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, REDACTED if is_sensitive_key(k) else v) for k, v in pairs])
+
+
+def scrub_event(event: Event, _: Hint) -> Event:
+    """Remove credentials the default scrubber does not know about (query values)."""
+    request: Any = event.get("request")
+    if isinstance(request, dict):
+        query = request.get("query_string")
+        if isinstance(query, str) and query:
+            request["query_string"] = _scrub_query_string(query)
+        url = request.get("url")
+        if isinstance(url, str) and "?" in url:
+            base, _, query = url.partition("?")
+            request["url"] = f"{base}?{_scrub_query_string(query)}"
+    return event
+
+
+def init_sentry(settings: Settings, *, component: Component) -> bool:
+    """Start the SDK if a DSN or Spotlight is configured; return whether it is on."""
+    spotlight = settings.spotlight
+    if settings.sentry_dsn is None and spotlight is False:
+        return False
+
+    # The same options for both integrations, or some are silently ignored. Our problem
+    # handler captures every 5xx itself (to put the event id in the body), so the
+    # integrations' own capture of HTTPException 5xx is off: one error, one event.
+    # Transactions still take their status from the response.
+    web_options: dict[str, Any] = {
+        "transaction_style": "url",
+        "failed_request_status_codes": set(),
+    }
+    options: dict[str, Any] = {}
+    if settings.sentry_profile_session_sample_rate > 0:
+        options["profile_session_sample_rate"] = settings.sentry_profile_session_sample_rate
+        options["profile_lifecycle"] = "trace"
+
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.environment.value,
+        release=settings.release,
+        send_default_pii=False,
+        max_request_body_size="never",
+        traces_sampler=traces_sampler_for(settings.sentry_traces_sample_rate),
+        trace_propagation_targets=list(settings.trace_propagation_targets),
+        spotlight=spotlight,
+        event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + _EXTRA_DENYLIST, recursive=True),
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+        default_integrations=True,
+        integrations=[
+            StarletteIntegration(**web_options),
+            FastApiIntegration(**web_options),
+            LoggingIntegration(),
+            HttpxIntegration(),
+        ],
+        **options,
+    )
+    sentry_sdk.get_global_scope().set_tag("component", component)
+    ignore_logger(HANDLED_ERRORS_LOGGER)
+    return True
+
+
+def flush_sentry(timeout: float = 2.0) -> None:
+    if sentry_sdk.get_client().is_active():
+        sentry_sdk.flush(timeout=timeout)

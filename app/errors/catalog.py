@@ -1,0 +1,58 @@
+"""Registry of problem types: one entry per slug, documented at `/problems/<slug>`."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+PROBLEM_TYPE_PREFIX = "/problems/"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    slug: str
+    title: str
+    status: int | None
+    description: str
+
+    @property
+    def uri(self) -> str:
+        return f"{PROBLEM_TYPE_PREFIX}{self.slug}"
+
+
+_by_slug: dict[str, ProblemType] = {}
+_by_status: dict[int, ProblemType] = {}
+
+
+def register(slug: str, *, title: str, status: int | None, doc: str | None) -> ProblemType:
+    if slug in _by_slug:
+        raise ValueError(f"problem type {slug!r} is already registered")
+    problem_type = ProblemType(
+        slug=slug, title=title, status=status, description=inspect.cleandoc(doc or title)
+    )
+    _by_slug[slug] = problem_type
+    if status is not None:
+        # The first type declared for a status is its default (e.g. 404 -> not-found).
+        _by_status.setdefault(status, problem_type)
+    return problem_type
+
+
+def lookup(slug: str) -> ProblemType | None:
+    return _by_slug.get(slug)
+
+
+def all_types() -> list[ProblemType]:
+    return sorted(_by_slug.values(), key=lambda item: (item.status or 0, item.slug))
+
+
+def for_status(status: int) -> ProblemType | None:
+    return _by_status.get(status)
+
+
+HTTP_ERROR = register(
+    "http-error",
+    title="HTTP error",
+    status=None,
+    doc="""A generic HTTP error without a more specific type; `status` and `title` say which
+    one it is, and `detail` explains this occurrence.""",
+)

@@ -1,0 +1,137 @@
+"""The AppError hierarchy: each class is one problem type (status, slug, title, docs).
+
+Routers, dependencies, services and middleware only raise these; the handlers in
+`app.errors.handlers` turn them into Problem Details. The class docstring is the type's
+documentation, served at `/problems/<slug>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from app.errors import catalog
+
+
+class AppError(Exception):
+    """Base class: an error with a meaning the client can act on."""
+
+    problem_type: ClassVar[catalog.ProblemType]
+    status_code: ClassVar[int]
+
+    def __init_subclass__(
+        cls, *, slug: str | None = None, status: int | None = None, title: str | None = None
+    ) -> None:
+        super().__init_subclass__()
+        if slug is None:
+            return
+        if status is None or title is None:
+            raise TypeError(f"{cls.__name__} declares slug {slug!r} without status and title")
+        cls.status_code = status
+        cls.problem_type = catalog.register(slug, title=title, status=status, doc=cls.__doc__)
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.detail = detail if detail is not None else self.problem_type.title
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extensions = extensions
+        super().__init__(self.detail)
+
+
+class BadRequest(AppError, slug="bad-request", status=400, title="Bad request"):
+    """The request is malformed in a way the schema cannot express. Fix it before retrying."""
+
+
+class Unauthorized(AppError, slug="unauthorized", status=401, title="Authentication required"):
+    """The request has no valid bearer token: it is missing, malformed, expired or signed
+    with another key. Obtain a new token and send it as `Authorization: Bearer <token>`."""
+
+    def __init__(
+        self, detail: str | None = None, *, error: str | None = "invalid_token", **extensions: Any
+    ) -> None:
+        challenge = 'Bearer realm="graphnode-api"'
+        if error is not None:
+            challenge += f', error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
+
+
+class Forbidden(AppError, slug="forbidden", status=403, title="Forbidden"):
+    """The caller is authenticated but may not perform this operation."""
+
+
+class NotFound(AppError, slug="not-found", status=404, title="Resource not found"):
+    """Nothing exists at this URI for the caller. Resources that belong to another user are
+    reported the same way, so their existence is never revealed."""
+
+
+class MethodNotAllowed(AppError, slug="method-not-allowed", status=405, title="Method not allowed"):
+    """The resource exists but does not support this HTTP method. The `Allow` header lists
+    the methods it does support."""
+
+
+class Conflict(AppError, slug="conflict", status=409, title="Conflict"):
+    """The request conflicts with the current state of the resource, for example it would
+    create a duplicate. Fetch the current state before retrying."""
+
+
+class PreconditionFailed(
+    AppError, slug="precondition-failed", status=412, title="Precondition failed"
+):
+    """The `If-Match` tag no longer matches the resource: someone changed it since you read
+    it. Fetch it again, reapply your change and retry with the new `ETag`."""
+
+
+class PayloadTooLarge(AppError, slug="payload-too-large", status=413, title="Payload too large"):
+    """The request body exceeds the documented limit for this operation. Send less data."""
+
+
+class ValidationFailed(AppError, slug="validation-error", status=422, title="Validation failed"):
+    """The request did not match the operation's schema. The `errors` array lists each
+    problem with a `detail` and where it is: a JSON Pointer `pointer` into the body, or the
+    name of the `parameter` or `header`."""
+
+
+class _RetryableError(AppError):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        retry_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        merged = dict(headers or {})
+        if retry_after is not None:
+            merged["Retry-After"] = str(max(0, int(retry_after)))
+        super().__init__(detail, headers=merged, **extensions)
+
+
+class RateLimited(_RetryableError, slug="rate-limited", status=429, title="Too many requests"):
+    """The caller sent too many requests. Wait for the number of seconds in `Retry-After`
+    before retrying."""
+
+
+class InternalError(AppError, slug="internal-error", status=500, title="Internal server error"):
+    """The server failed unexpectedly. The failure has been reported; quote the
+    `correlation_id` (and `event_id`) when you contact support. Retrying may help."""
+
+
+class UpstreamError(_RetryableError, slug="upstream-error", status=502, title="Upstream error"):
+    """A service this API depends on failed or answered with something unusable. Retrying
+    later may help."""
+
+
+class ServiceUnavailable(
+    _RetryableError, slug="service-unavailable", status=503, title="Service unavailable"
+):
+    """The service cannot handle the request right now (a dependency is down or overloaded).
+    Retry after the number of seconds in `Retry-After` when present."""
+
+
+class UpstreamTimeout(AppError, slug="upstream-timeout", status=504, title="Upstream timeout"):
+    """A service this API depends on did not answer in time. Retrying later may help."""

@@ -1,0 +1,207 @@
+"""install_problem_handlers(app): every error, from any layer, as Problem Details.
+
+All handlers are `async` so they run on the event loop in the request's context (a sync
+handler would run in the thread pool, slower and outside the context Sentry dedupes in).
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from app.core.context import SCOPE_STATE_KEY, RequestContext, current
+from app.core.middleware import CLIENT_CLOSED_REQUEST, route_template
+from app.core.sentry import HANDLED_ERRORS_LOGGER
+from app.core.tracking import error_tracking
+from app.errors import catalog
+from app.errors.exceptions import AppError, InternalError, ValidationFailed
+from app.errors.problem import ProblemResponse
+
+log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
+
+_BODYLESS_STATUSES = frozenset({204, 205, 304})
+_VALIDATION_LOCATIONS = {"query": "parameter", "path": "parameter", "cookie": "parameter"}
+
+
+def _request_context(request: Request) -> RequestContext | None:
+    # The ContextVar is the normal source; scope["state"] also works after it was reset.
+    context = current()
+    if context is None:
+        state = request.scope.get("state") or {}
+        context = state.get(SCOPE_STATE_KEY)
+    return context
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    problem_type: catalog.ProblemType | None = None,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+    event_id: str | None = None,
+) -> Response:
+    """Build the problem+json response (no body where HTTP forbids one, or for HEAD)."""
+    if status < 200 or status in _BODYLESS_STATUSES:
+        return Response(status_code=status, headers=headers)
+    problem_type = problem_type or catalog.for_status(status) or catalog.HTTP_ERROR
+    title = problem_type.title if problem_type.status is not None else _status_phrase(status)
+    context = _request_context(request)
+    body: dict[str, Any] = dict(extensions or {})
+    body.update(
+        type=problem_type.uri,
+        title=title,
+        status=status,
+        detail=detail if detail is not None else title,
+        instance=request.url.path,
+        correlation_id=context.correlation_id if context else None,
+    )
+    if event_id is not None:
+        body["event_id"] = event_id
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=ProblemResponse.media_type)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _report(request: Request, exc: BaseException, status: int, problem_type: str) -> str | None:
+    """Report one server error: one Sentry event, one error log line with its event id."""
+    event_id = error_tracking.capture_exception(
+        exc,
+        context={
+            "endpoint": route_template(request.scope),
+            "method": request.method,
+            "problem_type": problem_type,
+            "status": status,
+        },
+    )
+    log.error(
+        "request.failed",
+        status=status,
+        problem_type=problem_type,
+        error_type=type(exc).__name__,
+        sentry_event_id=event_id,
+        exc_info=exc,
+    )
+    return event_id
+
+
+async def handle_app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    event_id = None
+    if exc.status_code >= 500:
+        event_id = _report(request, exc, exc.status_code, exc.problem_type.slug)
+    return problem_response(
+        request,
+        status=exc.status_code,
+        problem_type=exc.problem_type,
+        detail=exc.detail,
+        headers=exc.headers,
+        extensions=exc.extensions,
+        event_id=event_id,
+    )
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    problem_type = catalog.for_status(status) or catalog.HTTP_ERROR
+    event_id = None
+    if status >= 500:
+        event_id = _report(request, exc, status, problem_type.slug)
+    # A 500 never explains itself to the client; other statuses were written for it.
+    detail = exc.detail if isinstance(exc.detail, str) and status != 500 else None
+    return problem_response(
+        request,
+        status=status,
+        problem_type=problem_type,
+        detail=detail,
+        headers=exc.headers,
+        event_id=event_id,
+    )
+
+
+def json_pointer(location: Sequence[int | str]) -> str:
+    """RFC 6901 pointer, in the `#/...` fragment form RFC 9457's examples use."""
+    parts = (str(part).replace("~", "~0").replace("/", "~1") for part in location)
+    return "#" + "".join(f"/{part}" for part in parts)
+
+
+def _invalid_params(errors: Sequence[Any]) -> list[dict[str, str]]:
+    invalid = []
+    for error in errors:
+        location = tuple(error.get("loc", ()))
+        where = location[0] if location else "body"
+        item = {"detail": str(error.get("msg", "Invalid value"))}
+        if where == "body":
+            if error.get("type") == "json_invalid":
+                item["pointer"] = "#"
+            else:
+                item["pointer"] = json_pointer(location[1:])
+        elif where == "header":
+            item["header"] = str(location[1]) if len(location) > 1 else ""
+        else:
+            name = ".".join(str(part) for part in location[1:])
+            item[_VALIDATION_LOCATIONS.get(str(where), "parameter")] = name
+        invalid.append(item)
+    return invalid
+
+
+async def handle_request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    invalid = _invalid_params(exc.errors())
+    count = len(invalid)
+    return problem_response(
+        request,
+        status=ValidationFailed.status_code,
+        problem_type=ValidationFailed.problem_type,
+        detail=f"The request has {count} invalid value{'s' if count != 1 else ''}.",
+        extensions={"errors": invalid},
+    )
+
+
+async def handle_unhandled(request: Request, exc: Exception) -> Response:
+    """Starlette's ServerErrorMiddleware handler: anything no inner handler took.
+
+    Errors raised in middleware (outside the exception middleware) arrive here too, so
+    AppError and HTTPException keep their status and headers on this path as well.
+    """
+    if isinstance(exc, AppError):
+        return await handle_app_error(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return await handle_http_exception(request, exc)
+    if isinstance(exc, ClientDisconnect):
+        # Nobody is left to answer and nothing failed on our side: no event, no body.
+        log.info("request.client_disconnected")
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    # ResponseValidationError lands here too: a route broke its own response model.
+    event_id = _report(request, exc, 500, InternalError.problem_type.slug)
+    return problem_response(
+        request,
+        status=500,
+        problem_type=InternalError.problem_type,
+        detail="The server failed to handle this request. It has been reported.",
+        event_id=event_id,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_request_validation)
+    app.add_exception_handler(Exception, handle_unhandled)

@@ -1,0 +1,119 @@
+"""Application factory: `create_app(settings)`; `app` is what uvicorn serves."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
+
+from app.core.config import Settings, SettingsError, load_settings
+from app.core.db import create_engine
+from app.core.logging import configure_logging
+from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.core.sentry import flush_sentry, init_sentry
+from app.errors.handlers import install_problem_handlers
+from app.errors.openapi import add_problem_responses
+from app.routers import health, problems
+
+log = structlog.get_logger(__name__)
+
+
+class GraphNodeAPI(FastAPI):
+    """FastAPI with edge middleware *outside* Starlette's ServerErrorMiddleware.
+
+    Starlette runs the 500 handler in ServerErrorMiddleware, outside every user middleware:
+    there a context middleware's ContextVar is already reset and CORS headers are missing.
+    Wrapping the whole stack instead gives unhandled 500s the request context, the
+    `X-Request-ID` and CORS headers and the access-log line, like every other response.
+    """
+
+    edge_middleware: list[Middleware]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.edge_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = add_problem_responses(super().openapi())
+        return self.openapi_schema
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    app.state.engine = create_engine(settings.database_url)
+    log.info(
+        "app.started",
+        environment=settings.environment.value,
+        release=settings.release,
+        sentry=app.state.sentry_enabled,
+    )
+    try:
+        yield
+    finally:
+        await app.state.engine.dispose()
+        log.info("app.stopped")
+        flush_sentry()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; settings come from the environment when None."""
+    settings = settings or load_settings()
+    configure_logging(settings)
+    sentry_enabled = init_sentry(settings, component="api")
+
+    app = GraphNodeAPI(
+        title="GraphNode API",
+        version=settings.app_version,
+        summary="A per-user knowledge graph with AI helpers, observable end to end.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.sentry_enabled = sentry_enabled
+    app.edge_middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
+        ),
+    ]
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(problems.router)
+    return app
+
+
+def _app_from_environment() -> FastAPI:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        sys.exit(f"graphnode-api: {exc}")  # one clear line, no traceback
+    application = create_app(settings)
+    # Objects built so far live as long as the process: keep them out of full collections,
+    # which otherwise set the p99 latency.
+    gc.freeze()
+    return application
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is built on first access (by uvicorn), not at import: importing create_app in
+    # tests or tools must not configure logging or Sentry from the environment.
+    if name == "app":
+        application = _app_from_environment()
+        globals()["app"] = application
+        return application
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

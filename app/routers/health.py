@@ -1,0 +1,64 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import structlog
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.core.db import ping
+from app.errors.exceptions import ServiceUnavailable
+from app.errors.openapi import problem_responses
+
+router = APIRouter(tags=["health"])
+log = structlog.get_logger(__name__)
+
+READINESS_TIMEOUT_SECONDS = 2.0
+_RETRY_AFTER_SECONDS = 5
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    environment: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+
+
+@router.api_route(
+    "/healthz",
+    methods=["GET", "HEAD"],
+    response_model=Health,
+    summary="Liveness: the process is serving",
+)
+async def healthz(request: Request) -> Health:
+    settings = request.app.state.settings
+    return Health(status="ok", version=settings.app_version, environment=settings.environment)
+
+
+@router.api_route(
+    "/readyz",
+    methods=["GET", "HEAD"],
+    response_model=Readiness,
+    summary="Readiness: every dependency is reachable",
+    responses=problem_responses(503),
+)
+async def readyz(request: Request) -> Readiness:
+    checks: dict[str, Literal["ok", "unavailable"]] = {}
+    try:
+        await asyncio.wait_for(ping(request.app.state.engine), READINESS_TIMEOUT_SECONDS)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready", never a 500
+        log.warning("readiness.check_failed", check="database", error_type=type(exc).__name__)
+        checks["database"] = "unavailable"
+    if "unavailable" in checks.values():
+        raise ServiceUnavailable(
+            "A dependency is unreachable.", retry_after=_RETRY_AFTER_SECONDS, checks=checks
+        )
+    return Readiness(status="ok", checks=checks)
