@@ -36,7 +36,15 @@ _SENSITIVE_KEY_PARTS = (
 # Loggers that own handlers or propagate=False by default; we make them propagate to root.
 _ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "sqlalchemy", "taskiq", "httpx", "httpcore")
 # Noisy at INFO (SQL text with parameters, connection chatter): keep at WARNING.
-_QUIET_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "httpcore", "aiosqlite", "asyncio")
+# httpx logs every request URL at INFO, query string (and any token in it) included.
+_QUIET_LOGGERS = (
+    "sqlalchemy.engine",
+    "sqlalchemy.pool",
+    "httpx",
+    "httpcore",
+    "aiosqlite",
+    "asyncio",
+)
 
 
 def is_sensitive_key(key: str) -> bool:

@@ -49,7 +49,7 @@ def _scrub_query_string(query: str) -> str:
     return urlencode([(k, REDACTED if is_sensitive_key(k) else v) for k, v in pairs])
 
 
-def scrub_event(event: Event, _: Hint) -> Event:
+def scrub_event(event: Event, hint: Hint) -> Event:
     """Remove credentials the default scrubber does not know about (query values)."""
     request: Any = event.get("request")
     if isinstance(request, dict):
@@ -58,8 +58,8 @@ def scrub_event(event: Event, _: Hint) -> Event:
             request["query_string"] = _scrub_query_string(query)
         url = request.get("url")
         if isinstance(url, str) and "?" in url:
-            base, _, query = url.partition("?")
-            request["url"] = f"{base}?{_scrub_query_string(query)}"
+            base, _sep, url_query = url.partition("?")
+            request["url"] = f"{base}?{_scrub_query_string(url_query)}"
     return event
 
 
@@ -86,8 +86,12 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
         dsn=settings.sentry_dsn,
         environment=settings.environment.value,
         release=settings.release,
-        send_default_pii=False,
+        # send_default_pii stays unset, which means off: sentry-sdk 2.75 deprecates passing
+        # it, and its replacement (`data_collection`) switches the event scrubber off.
         max_request_body_size="never",
+        # Frame locals include the raw ASGI scope (headers and query string as bytes), which
+        # no key-based scrubber can clean: credentials would reach Sentry.
+        include_local_variables=False,
         traces_sampler=traces_sampler_for(settings.sentry_traces_sample_rate),
         trace_propagation_targets=list(settings.trace_propagation_targets),
         spotlight=spotlight,

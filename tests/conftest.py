@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sentry_sdk
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.error_routes import add_test_routes
+from tests.sentry_ingest import SentryIngest
+
+SettingsFactory = Callable[..., Settings]
+ClientFactory = Callable[..., Awaitable[AsyncClient]]
+
+
+def service_url(variable: str) -> str:
+    """The URL of a real service for an integration test; skip (fail in CI) without it."""
+    value = os.environ.get(variable)
+    if not value:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{variable} is not set: CI must run the tests against real services")
+        pytest.skip(f"{variable} is not set (export it to run tests against the real service)")
+    return value
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> SettingsFactory:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
+            "log_format": "json",
+            "app_version": "1.2.3-test",
+        }
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+async def client_factory(settings_factory: SettingsFactory) -> AsyncIterator[ClientFactory]:
+    """Build (or take) an app, run its lifespan, and return an httpx client over ASGI."""
+    async with AsyncExitStack() as stack:
+
+        async def make(app: FastAPI | None = None, **overrides: Any) -> AsyncClient:
+            app = app or create_app(settings_factory(**overrides))
+            await stack.enter_async_context(LifespanManager(app))
+            transport = ASGITransport(app=app, client=("203.0.113.7", 51234))
+            client = AsyncClient(transport=transport, base_url="http://testserver")
+            return await stack.enter_async_context(client)
+
+        yield make
+
+
+@pytest.fixture
+async def client(client_factory: ClientFactory) -> AsyncClient:
+    return await client_factory()
+
+
+@pytest.fixture
+def sentry_ingest() -> Iterator[SentryIngest]:
+    ingest = SentryIngest()
+    ingest.start()
+    yield ingest
+    _close_sentry()
+    ingest.stop()
+
+
+@pytest.fixture(autouse=True)
+def _sentry_off_after_test() -> Iterator[None]:
+    yield
+    _close_sentry()
+
+
+def _close_sentry() -> None:
+    client = sentry_sdk.get_client()
+    if client.is_active():
+        client.close(timeout=2)
+    sentry_sdk.get_global_scope().set_client(None)
+    sentry_sdk.get_global_scope().remove_tag("component")
+
+
+class LogReader:
+    """Parses the JSON log lines written to stderr since the last read."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+        self.lines: list[dict[str, Any]] = []
+        self.text = ""
+
+    def read(self) -> list[dict[str, Any]]:
+        err = self._capsys.readouterr().err
+        self.text += err
+        for line in err.splitlines():
+            if line.strip():
+                self.lines.append(json.loads(line))  # every line must be JSON
+        return self.lines
+
+    def events(self, event: str) -> list[dict[str, Any]]:
+        return [line for line in self.read() if line.get("event") == event]
+
+
+@pytest.fixture
+def logs(capsys: pytest.CaptureFixture[str]) -> LogReader:
+    return LogReader(capsys)
+
+
+@pytest.fixture
+def error_routes_client(
+    client_factory: ClientFactory, settings_factory: SettingsFactory
+) -> ClientFactory:
+    """Clients for the real app plus the error-path routes of `tests.error_routes`."""
+
+    async def make(**overrides: Any) -> AsyncClient:
+        return await client_factory(add_test_routes(create_app(settings_factory(**overrides))))
+
+    return make

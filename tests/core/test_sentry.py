@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import sentry_sdk
+
+from app.core.config import Settings
+from app.core.sentry import init_sentry, traces_sampler_for
+from app.core.tracking import ErrorTrackingService
+from tests.conftest import ClientFactory, LogReader, SettingsFactory
+from tests.error_routes import SECRET_EXCEPTION_TEXT
+from tests.sentry_ingest import SentryIngest
+
+TRACE_ID = "771a43a4192642f0b136d5159a501700"
+PARENT_SPAN_ID = "b0e6f15b45c36b12"
+
+
+def sentry_on(ingest: SentryIngest, **overrides: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "sentry_dsn": ingest.dsn,
+        "sentry_traces_sample_rate": 1.0,
+        "environment": "staging",
+        "jwt_secret": "s" * 40,
+    }
+    values.update(overrides)
+    return values
+
+
+async def test_one_event_per_500_with_the_body_event_id_and_full_context(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get(
+        "/test/boom", headers={"X-Request-ID": "boom-req-0001", "X-Test-User": "carol"}
+    )
+    sentry_sdk.flush()
+
+    assert response.status_code == 500
+    (event,) = sentry_ingest.events
+    assert event["event_id"] == response.json()["event_id"]
+    assert event["tags"]["correlation_id"] == "boom-req-0001"
+    assert event["tags"]["component"] == "api"
+    assert event["user"]["id"] == "carol"
+    assert event["release"] == "graphnode-api@1.2.3-test"
+    assert event["environment"] == "staging"
+    assert event["transaction"] == "/test/boom"
+    assert event["exception"]["values"][-1]["type"] == "RuntimeError"
+    assert event["contexts"]["graphnode"]["endpoint"] == "/test/boom"
+    assert event["contexts"]["trace"]["trace_id"]
+    (failed,) = logs.events("request.failed")
+    assert failed["sentry_event_id"] == event["event_id"]
+    assert failed["correlation_id"] == "boom-req-0001"
+    assert failed["trace_id"] == event["contexts"]["trace"]["trace_id"]
+
+
+async def test_transaction_is_named_by_route_template(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    await client.get("/test/items/42", headers={"X-Request-ID": "tx-req-0001"})
+    await client.get("/test/boom")
+    sentry_sdk.flush()
+
+    by_name = {tx["transaction"]: tx for tx in sentry_ingest.transactions}
+    assert set(by_name) == {"/test/items/{item_id}", "/test/boom"}
+    ok = by_name["/test/items/{item_id}"]
+    assert ok["transaction_info"]["source"] == "route"
+    assert ok["contexts"]["trace"]["op"] == "http.server"
+    assert ok["contexts"]["trace"]["status"] == "ok"
+    assert ok["tags"]["correlation_id"] == "tx-req-0001"
+    assert by_name["/test/boom"]["contexts"]["trace"]["status"] == "internal_error"
+
+
+async def test_4xx_are_not_reported_as_errors(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    for path in ("/nowhere", "/test/items/x", "/test/app-error/conflict", "/test/mw-http"):
+        response = await client.get(path)
+        assert 400 <= response.status_code < 500
+        assert "event_id" not in response.json()
+    sentry_sdk.flush()
+
+    assert sentry_ingest.events == []
+
+
+async def test_each_5xx_path_is_reported_exactly_once(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+    paths = [
+        "/test/boom",
+        "/test/mw-crash",
+        "/test/response-invalid",
+        "/test/http-error/503",
+        "/test/app-error/upstream",
+    ]
+
+    event_ids = []
+    for path in paths:
+        response = await client.get(path)
+        assert response.status_code >= 500
+        event_ids.append(response.json()["event_id"])
+    sentry_sdk.flush()
+
+    assert sorted(event["event_id"] for event in sentry_ingest.events) == sorted(event_ids)
+
+
+async def test_problem_body_never_leaks_into_the_event_message(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get("/test/boom")
+    sentry_sdk.flush()
+
+    # The operator sees the exception text in Sentry; the client never does.
+    assert SECRET_EXCEPTION_TEXT in sentry_ingest.events[0]["exception"]["values"][-1]["value"]
+    assert SECRET_EXCEPTION_TEXT not in response.text
+
+
+async def test_incoming_sentry_trace_is_continued(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest, sentry_traces_sample_rate=0.0))
+
+    # A Node.js service running @sentry/node sends these two headers.
+    await client.get(
+        "/test/items/1",
+        headers={
+            "sentry-trace": f"{TRACE_ID}-{PARENT_SPAN_ID}-1",
+            "baggage": f"sentry-trace_id={TRACE_ID},sentry-sampled=true,sentry-environment=prod",
+        },
+    )
+    sentry_sdk.flush()
+
+    (transaction,) = sentry_ingest.transactions
+    trace = transaction["contexts"]["trace"]
+    assert trace["trace_id"] == TRACE_ID
+    assert trace["parent_span_id"] == PARENT_SPAN_ID
+
+
+async def test_parent_decision_not_to_sample_is_honoured(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get(
+        "/test/boom", headers={"sentry-trace": f"{TRACE_ID}-{PARENT_SPAN_ID}-0"}
+    )
+    sentry_sdk.flush()
+
+    assert sentry_ingest.transactions == []
+    (event,) = sentry_ingest.events  # errors are always reported
+    assert event["event_id"] == response.json()["event_id"]
+    assert event["contexts"]["trace"]["trace_id"] == TRACE_ID
+
+
+async def test_health_and_docs_are_not_traced(
+    client_factory: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await client_factory(**sentry_on(sentry_ingest))
+
+    for path in ("/healthz", "/readyz", "/openapi.json", "/problems/not-found"):
+        assert (await client.get(path)).status_code == 200
+    sentry_sdk.flush()
+
+    assert sentry_ingest.transactions == []
+
+
+def test_sampler_uses_the_rate_when_there_is_no_parent() -> None:
+    sampler = traces_sampler_for(0.25)
+
+    assert sampler({"asgi_scope": {"path": "/v1/nodes"}, "parent_sampled": None}) == 0.25
+    assert sampler({"asgi_scope": {"path": "/v1/nodes"}, "parent_sampled": True}) == 1.0
+    assert sampler({"asgi_scope": {"path": "/healthz"}, "parent_sampled": True}) == 0.0
+    assert sampler({"transaction_context": {"name": "task"}}) == 0.25
+
+
+async def test_credentials_are_scrubbed_from_events(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    await client.get(
+        "/test/boom?token=qs-secret-1&page=2",
+        headers={
+            "Authorization": "Bearer hdr-secret-2",
+            "Cookie": "session=ck-secret-3",
+            "X-Api-Key": "key-secret-4",
+        },
+    )
+    sentry_sdk.flush()
+
+    sent = sentry_ingest.all_bytes()
+    assert sentry_ingest.events
+    for secret in (b"qs-secret-1", b"hdr-secret-2", b"ck-secret-3", b"key-secret-4"):
+        assert secret not in sent, sent[sent.index(secret) - 300 : sent.index(secret) + 50]
+    assert "page=2" in sentry_ingest.events[0]["request"]["query_string"]
+
+
+async def test_client_is_flushed_on_shutdown(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    from asgi_lifespan import LifespanManager
+    from httpx import ASGITransport, AsyncClient
+
+    from app.main import create_app
+    from tests.error_routes import add_test_routes
+
+    app = add_test_routes(create_app(settings_factory(**sentry_on(sentry_ingest))))
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        response = await client.get("/test/boom")
+    # No explicit flush: leaving the lifespan must have delivered the event.
+
+    assert [event["event_id"] for event in sentry_ingest.events] == [response.json()["event_id"]]
+
+
+def test_sentry_is_off_without_dsn_or_spotlight(settings_factory: SettingsFactory) -> None:
+    assert init_sentry(settings_factory(), component="api") is False
+    assert not sentry_sdk.get_client().is_active()
+
+
+def test_spotlight_receives_events_without_a_dsn(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    settings = settings_factory(sentry_spotlight=f"http://127.0.0.1:{sentry_ingest.port}/stream")
+
+    assert init_sentry(settings, component="worker") is True
+    event_id = ErrorTrackingService().capture_message("hello spotlight", level="warning")
+    sentry_sdk.flush()
+
+    assert event_id is not None
+    assert "/stream" in sentry_ingest.paths
+    (event,) = sentry_ingest.events
+    assert event["message"] == "hello spotlight"
+    assert event["tags"]["component"] == "worker"
+
+
+def test_tracking_service_returns_event_ids_and_scopes_context(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+    tracking = ErrorTrackingService()
+
+    try:
+        raise ValueError("analysis failed")
+    except ValueError as exc:
+        first = tracking.capture_exception(
+            exc, context={"endpoint": "/v1/ai/lightweight-analyze", "user_id": "u-9"}
+        )
+    second = tracking.capture_message("quota nearly used", level="warning")
+    sentry_sdk.flush()
+
+    events = {event["event_id"]: event for event in sentry_ingest.events}
+    assert set(events) == {first, second}
+    assert events[first]["contexts"]["graphnode"] == {
+        "endpoint": "/v1/ai/lightweight-analyze",
+        "user_id": "u-9",
+    }
+    assert events[second]["level"] == "warning"
+    assert "graphnode" not in events[second]["contexts"]
+
+
+def test_release_defaults_to_the_package_version() -> None:
+    from importlib import metadata
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.release == f"graphnode-api@{metadata.version('graphnode-api')}"
