@@ -16,7 +16,7 @@ from httpx import ASGITransport, AsyncClient
 from app.core.config import Settings
 from app.main import create_app
 from tests.error_routes import add_test_routes
-from tests.sentry_ingest import SentryIngest
+from tests.local_http import SentryIngest
 
 SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Awaitable[AsyncClient]]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import httpx
+import pytest
 import sentry_sdk
 
 from app.core.config import Settings
@@ -7,7 +9,7 @@ from app.core.sentry import init_sentry, traces_sampler_for
 from app.core.tracking import ErrorTrackingService
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
 from tests.error_routes import SECRET_EXCEPTION_TEXT
-from tests.sentry_ingest import SentryIngest
+from tests.local_http import RecordingServer, SentryIngest
 
 TRACE_ID = "771a43a4192642f0b136d5159a501700"
 PARENT_SPAN_ID = "b0e6f15b45c36b12"
@@ -272,3 +274,69 @@ def test_release_defaults_to_the_package_version() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
     assert settings.release == f"graphnode-api@{metadata.version('graphnode-api')}"
+
+
+async def test_error_after_streaming_started_is_reported_once(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    with pytest.raises(RuntimeError, match="stream broke"):
+        await client.get("/test/stream-error")
+    sentry_sdk.flush()
+
+    (event,) = sentry_ingest.events
+    (failed,) = logs.events("request.failed")
+    assert failed["sentry_event_id"] == event["event_id"]
+
+
+async def test_user_and_correlation_id_are_on_the_transaction(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    await client.get("/test/items/5", headers={"X-Request-ID": "user-tx-001", "X-Test-User": "dan"})
+    sentry_sdk.flush()
+
+    (transaction,) = sentry_ingest.transactions
+    assert transaction["user"]["id"] == "dan"
+    assert transaction["tags"]["correlation_id"] == "user-tx-001"
+    assert transaction["tags"]["component"] == "api"
+
+
+@pytest.mark.parametrize(("targets", "propagated"), [("127.0.0.1", True), ("", False)])
+async def test_outgoing_trace_headers_only_go_to_configured_hosts(
+    settings_factory: SettingsFactory,
+    sentry_ingest: SentryIngest,
+    targets: str,
+    propagated: bool,
+) -> None:
+    init_sentry(
+        settings_factory(**sentry_on(sentry_ingest, trace_propagation_targets=targets)),
+        component="api",
+    )
+    upstream = RecordingServer()
+    upstream.start()
+    try:
+        with sentry_sdk.start_transaction(name="outgoing", op="test"):
+            async with httpx.AsyncClient() as http:
+                await http.post(f"http://127.0.0.1:{upstream.port}/v1/chat", content=b"{}")
+    finally:
+        upstream.stop()
+
+    (request,) = upstream.requests
+    assert ("sentry-trace" in request.headers) is propagated
+    assert ("baggage" in request.headers) is propagated
+
+
+def test_profiling_uses_the_session_sample_rate(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(
+        settings_factory(**sentry_on(sentry_ingest, sentry_profile_session_sample_rate=0.5)),
+        component="api",
+    )
+
+    options = sentry_sdk.get_client().options
+    assert options["profile_session_sample_rate"] == 0.5
+    assert options["profile_lifecycle"] == "trace"
