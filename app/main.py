@@ -15,13 +15,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core.config import Settings, SettingsError, load_settings
-from app.core.db import create_engine
+from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
-from app.routers import health, problems
+from app.routers import edges, health, nodes, problems
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,12 @@ class GraphNodeAPI(FastAPI):
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    app.state.engine = create_engine(settings.database_url)
+    app.state.engine = create_engine(
+        settings.database_url, timeout_seconds=settings.database_timeout_seconds
+    )
+    app.state.session_factory = create_session_factory(app.state.engine)
+    if settings.auto_migrate:
+        await migrate(app.state.engine)
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -94,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(problems.router)
+    app.include_router(nodes.router)
+    app.include_router(edges.router)
     return app
 
 

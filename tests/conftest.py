@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -12,8 +14,12 @@ import sentry_sdk
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.core.db import create_engine
+from app.core.security import create_access_token
 from app.main import create_app
 from tests.error_routes import add_test_routes
 from tests.local_http import SentryIngest
@@ -124,3 +130,46 @@ def error_routes_client(
         return await client_factory(add_test_routes(create_app(settings_factory(**overrides))))
 
     return make
+
+
+def auth(user_id: str) -> dict[str, str]:
+    """Headers for a request by `user_id`, signed with the test settings' secret."""
+    token = create_access_token(user_id, Settings(_env_file=None))  # type: ignore[call-arg]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def _execute_autocommit(database_url: str, statement: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test run's own, dropped at the end."""
+    server = service_url("TEST_DATABASE_URL")
+    name = f"graphnode_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_execute_autocommit(server, f'CREATE DATABASE "{name}"'))
+    yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_execute_autocommit(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each graph test runs on SQLite and (with TEST_DATABASE_URL) on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'graph.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def graph_client(client_factory: ClientFactory, database_url: str) -> AsyncClient:
+    client = await client_factory(database_url=database_url)  # migrates at start-up
+    if database_url.startswith("postgresql"):
+        await _execute_autocommit(database_url, "TRUNCATE nodes, node_tags, edges CASCADE")
+    return client

@@ -13,7 +13,9 @@ from sentry_sdk.utils import BadDsn, Dsn
 PACKAGE_NAME = "graphnode-api"
 
 # Values that must never reach a deployed environment.
-_PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "development-only-secret"})
+_PLACEHOLDER_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "development-only-secret-never-deploy"}
+)
 _MIN_SECRET_LENGTH = 32
 
 
@@ -67,6 +69,8 @@ class Settings(BaseSettings):
     cors_origins: CommaList = []
 
     database_url: str = "sqlite+aiosqlite:///./graphnode.db"
+    database_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    database_auto_migrate: bool | None = None
     broker_url: str = "memory://"
 
     sentry_dsn: str | None = None
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
     sentry_spotlight: str | None = None
     trace_propagation_targets: CommaList = []
 
-    jwt_secret: SecretStr = SecretStr("development-only-secret")
+    jwt_secret: SecretStr = SecretStr("development-only-secret-never-deploy")
     jwt_issuer: str = "graphnode-api"
     jwt_audience: str = "graphnode-api"
     jwt_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
@@ -142,6 +146,13 @@ class Settings(BaseSettings):
         if self.environment is Environment.DEVELOPMENT:
             return LogFormat.CONSOLE
         return LogFormat.JSON
+
+    @property
+    def auto_migrate(self) -> bool:
+        """Apply migrations at start-up: by default only in development."""
+        if self.database_auto_migrate is not None:
+            return self.database_auto_migrate
+        return self.environment is Environment.DEVELOPMENT
 
     @property
     def release(self) -> str:

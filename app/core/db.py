@@ -1,23 +1,118 @@
-"""The async database engine, created in the lifespan from `DATABASE_URL`."""
+"""The async engine, the per-request unit of work and start-up migrations."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from app.errors.exceptions import ServiceUnavailable
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+# Failures that mean "the database is unreachable or too slow", not "the request is wrong".
+_OUTAGES: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,  # waiting for a pooled connection
+    exc.DisconnectionError,
+    ConnectionError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    OSError,
+)
 
 
-def create_engine(database_url: str) -> AsyncEngine:
+def create_engine(database_url: str, *, timeout_seconds: float = 10.0) -> AsyncEngine:
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_async_engine(url)
-    return create_async_engine(url, pool_pre_ping=True)
+    if url.get_backend_name() == "sqlite":
+        if url.database not in (None, "", ":memory:"):
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_async_engine(url, connect_args={"timeout": timeout_seconds})
+        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        return engine
+    return _create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_timeout=timeout_seconds,
+        connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
+    )
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+    # SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def is_outage(error: BaseException) -> bool:
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, _OUTAGES)
+
+
+async def unit_of_work(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """One session per request: commit on success, roll back on any error.
+
+    A database outage (unreachable, timed out) becomes a 503 problem with `Retry-After`;
+    the original error stays chained for the logs and Sentry.
+    """
+    async with session_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException as error:
+            await _rollback_quietly(session)
+            if isinstance(error, Exception) and is_outage(error):
+                raise ServiceUnavailable(
+                    "The database is unavailable. Retry later.",
+                    retry_after=DATABASE_RETRY_AFTER_SECONDS,
+                ) from error
+            raise
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    # The connection may be the thing that failed; the original error is what matters.
+    with contextlib.suppress(Exception):
+        await session.rollback()
 
 
 async def ping(engine: AsyncEngine) -> None:
     """Raise if the database cannot run a trivial query."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Upgrade the database to the latest revision (Alembic, on this engine)."""
+
+    def upgrade(connection: Connection) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.core.context import SCOPE_STATE_KEY, RequestContext, current
 from app.core.middleware import CLIENT_CLOSED_REQUEST, route_template
@@ -117,9 +118,29 @@ async def handle_app_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette's own `Allow` lists only the first route whose path matched, so
+    `POST /v1/nodes` and `GET /v1/nodes` in separate routes would advertise one of them.
+    """
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    headers = exc.headers
+    if status == 405 and "app" in request.scope:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
     problem_type = catalog.for_status(status) or catalog.HTTP_ERROR
     event_id = None
     if status >= 500:
@@ -131,7 +152,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
         status=status,
         problem_type=problem_type,
         detail=detail,
-        headers=exc.headers,
+        headers=headers,
         event_id=event_id,
     )
 

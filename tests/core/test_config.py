@@ -75,7 +75,7 @@ def test_a_bad_value_names_the_setting_and_hides_the_value(
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
-@pytest.mark.parametrize("secret", ["change-me", "development-only-secret", "short"])
+@pytest.mark.parametrize("secret", ["change-me", "development-only-secret-never-deploy", "short"])
 def test_placeholder_secrets_are_refused_outside_development(
     monkeypatch: pytest.MonkeyPatch, environment: str, secret: str
 ) -> None:

@@ -28,12 +28,19 @@ async def test_unknown_route_returns_problem_404(client: AsyncClient) -> None:
     assert response.json()["correlation_id"] == response.headers["x-request-id"]
 
 
+async def test_allow_lists_methods_of_every_route_on_the_path(client: AsyncClient) -> None:
+    response = await client.put("/v1/nodes")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
 async def test_wrong_method_returns_problem_405_with_allow(client: AsyncClient) -> None:
     response = await client.post("/healthz")
 
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM
-    assert "GET" in response.headers["allow"].replace(" ", "").split(",")
+    assert response.headers["allow"] == "GET, HEAD"
     assert_problem(response.json(), 405, "method-not-allowed", "/healthz")
 
 

@@ -27,7 +27,10 @@ async def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
     client_factory: ClientFactory, logs: LogReader
 ) -> None:
     # Port 9 (discard) is closed on the loopback: the connection is refused at once.
-    client = await client_factory(database_url="postgresql+asyncpg://nobody:pw-x1@127.0.0.1:9/db")
+    client = await client_factory(
+        database_url="postgresql+asyncpg://nobody:pw-x1@127.0.0.1:9/db",
+        database_auto_migrate=False,
+    )
 
     response = await client.get("/readyz")
 

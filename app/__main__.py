@@ -1,0 +1,30 @@
+"""Command line: `python -m app token <user>` prints a development bearer token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.core.config import SettingsError, load_settings
+from app.core.security import create_access_token
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="print a bearer token for a user (stdout only)")
+    token.add_argument("user", help="the user id (the token's subject)")
+    token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        print(create_access_token(args.user, settings, ttl_seconds=args.ttl))
+    except (SettingsError, ValueError) as exc:
+        print(f"graphnode-api: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

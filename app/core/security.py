@@ -1,0 +1,80 @@
+"""Bearer-token authentication: signed JWTs (PyJWT, HS256) -> the caller's user id."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from app.core.config import Settings
+from app.core.context import set_user_id
+from app.errors.exceptions import Unauthorized
+
+ALGORITHM = "HS256"
+# The user id goes into logs, Sentry and the database: keep it to a safe alphabet.
+_USER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A JWT from `python -m app token <user>` (or your identity provider).",
+)
+
+
+def valid_user_id(value: object) -> bool:
+    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
+
+
+def create_access_token(user_id: str, settings: Settings, *, ttl_seconds: int | None = None) -> str:
+    if not valid_user_id(user_id):
+        raise ValueError("user id must be 1-128 characters of [A-Za-z0-9._:@-]")
+    now = int(time.time())
+    claims = {
+        "sub": user_id,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + (ttl_seconds if ttl_seconds is not None else settings.jwt_ttl_seconds),
+    }
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+
+
+def decode_user_id(token: str, settings: Settings) -> str:
+    """The token's subject; Unauthorized for any token we did not issue or that expired."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "iat", "iss", "aud"]},
+            leeway=10,
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The bearer token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The bearer token is invalid.") from None
+    subject = claims["sub"]
+    if not valid_user_id(subject):
+        raise Unauthorized("The bearer token is invalid.")
+    return str(subject)
+
+
+async def authenticated_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Dependency: the caller's user id, also bound to the request context and Sentry."""
+    if credentials is None:
+        # RFC 6750: a request without credentials gets a challenge without an error code.
+        raise Unauthorized("This operation requires a bearer token.", error=None)
+    user_id = decode_user_id(credentials.credentials, request.app.state.settings)
+    set_user_id(user_id)
+    return user_id
+
+
+CurrentUser = Annotated[str, Depends(authenticated_user)]

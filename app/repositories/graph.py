@@ -1,0 +1,175 @@
+"""All SQL of the graph: nodes (with tags) and edges, always scoped to one owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Literal
+
+from sqlalchemy import and_, delete, exists, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from app.models import Edge, Node, NodeTag
+from app.repositories.cursor import Cursor
+
+Direction = Literal["out", "in", "both"]
+
+
+def _after(model: type[Node] | type[Edge], cursor: Cursor | None) -> ColumnElement[bool]:
+    # Newest first; the id breaks ties between rows created in the same microsecond.
+    if cursor is None:
+        return true()
+    return or_(
+        model.created_at < cursor.created_at,
+        and_(model.created_at == cursor.created_at, model.id < cursor.id),
+    )
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class NodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> NodeRepository:
+        return cls(session)
+
+    async def add(self, node: Node, tags: Sequence[str]) -> Node:
+        node.tag_rows = [NodeTag(tag=tag, position=i) for i, tag in enumerate(tags)]
+        self.session.add(node)
+        await self.session.flush()
+        return node
+
+    def replace_tags(self, node: Node, tags: Sequence[str]) -> None:
+        existing = {row.tag: row for row in node.tag_rows}
+        rows = []
+        for position, tag in enumerate(tags):
+            row = existing.get(tag) or NodeTag(tag=tag)
+            row.position = position
+            rows.append(row)
+        node.tag_rows = rows
+
+    async def get(self, owner_id: str, node_id: uuid.UUID) -> Node | None:
+        result = await self.session.execute(
+            select(Node).where(Node.id == node_id, Node.owner_id == owner_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def existing_ids(self, owner_id: str, node_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        result = await self.session.execute(
+            select(Node.id).where(Node.owner_id == owner_id, Node.id.in_(node_ids))
+        )
+        return set(result.scalars())
+
+    async def page(
+        self,
+        owner_id: str,
+        *,
+        limit: int,
+        after: Cursor | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+    ) -> list[Node]:
+        statement = select(Node).where(Node.owner_id == owner_id, _after(Node, after))
+        if tag is not None:
+            statement = statement.where(
+                exists().where(NodeTag.node_id == Node.id, NodeTag.tag == tag)
+            )
+        if text:
+            pattern = f"%{_escape_like(text)}%"
+            statement = statement.where(
+                or_(Node.title.ilike(pattern, escape="\\"), Node.body.ilike(pattern, escape="\\"))
+            )
+        statement = statement.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def delete(self, node: Node) -> None:
+        # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.
+        node_id = node.id
+        await self.session.execute(
+            delete(Edge).where(or_(Edge.source_id == node_id, Edge.target_id == node_id))
+        )
+        await self.session.delete(node)
+        await self.session.flush()
+
+    async def neighbours(
+        self, owner_id: str, node_id: uuid.UUID, *, limit: int
+    ) -> list[tuple[Edge, Node, Literal["out", "in"]]]:
+        statement = (
+            select(Edge, Node)
+            .join(
+                Node,
+                or_(
+                    and_(Edge.source_id == node_id, Node.id == Edge.target_id),
+                    and_(Edge.target_id == node_id, Node.id == Edge.source_id),
+                ),
+            )
+            .where(Edge.owner_id == owner_id, Node.owner_id == owner_id)
+            .order_by(Edge.weight.desc(), Edge.created_at.desc(), Edge.id.desc())
+            .limit(limit)
+        )
+        result = await self.session.execute(statement)
+        return [(edge, node, "out" if edge.source_id == node_id else "in") for edge, node in result]
+
+
+class EdgeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> EdgeRepository:
+        return cls(session)
+
+    async def add(self, edge: Edge) -> Edge:
+        self.session.add(edge)
+        await self.session.flush()
+        return edge
+
+    async def get(self, owner_id: str, edge_id: uuid.UUID) -> Edge | None:
+        result = await self.session.execute(
+            select(Edge).where(Edge.id == edge_id, Edge.owner_id == owner_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def find_link(
+        self, owner_id: str, source_id: uuid.UUID, target_id: uuid.UUID, relation: str
+    ) -> Edge | None:
+        result = await self.session.execute(
+            select(Edge).where(
+                Edge.owner_id == owner_id,
+                Edge.source_id == source_id,
+                Edge.target_id == target_id,
+                Edge.relation == relation,
+            )
+        )
+        return result.scalar_one_or_none()
+
+    async def page_for_node(
+        self,
+        owner_id: str,
+        node_id: uuid.UUID,
+        *,
+        direction: Direction,
+        limit: int,
+        after: Cursor | None = None,
+    ) -> list[Edge]:
+        touches = {
+            "out": Edge.source_id == node_id,
+            "in": Edge.target_id == node_id,
+            "both": or_(Edge.source_id == node_id, Edge.target_id == node_id),
+        }[direction]
+        statement = (
+            select(Edge)
+            .where(Edge.owner_id == owner_id, touches, _after(Edge, after))
+            .order_by(Edge.created_at.desc(), Edge.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def delete(self, edge: Edge) -> None:
+        await self.session.delete(edge)
+        await self.session.flush()

@@ -1,0 +1,53 @@
+"""/v1/edges: create, read and delete the caller's edges."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from app.errors.openapi import problem_responses
+from app.routers.deps import CurrentUser, SessionDep
+from app.schemas.graph import EdgeCreate, EdgeOut
+from app.services.graph import edge_service
+
+router = APIRouter(prefix="/v1/edges", tags=["edges"], responses=problem_responses(401))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EdgeOut,
+    summary="Connect two of your nodes",
+    description=(
+        "A `source_id` or `target_id` that is not one of your nodes is a 422 problem whose "
+        "`errors` point at the member; the same source, target and relation twice is a 409."
+    ),
+    responses=problem_responses(409),
+)
+async def create_edge(
+    data: EdgeCreate, session: SessionDep, user_id: CurrentUser, response: Response
+) -> EdgeOut:
+    edge = await edge_service.create(session, owner_id=user_id, data=data)
+    response.headers["Location"] = f"/v1/edges/{edge.id}"
+    return EdgeOut.model_validate(edge)
+
+
+@router.get(
+    "/{edge_id}", response_model=EdgeOut, summary="Get an edge", responses=problem_responses(404)
+)
+async def get_edge(edge_id: uuid.UUID, session: SessionDep, user_id: CurrentUser) -> EdgeOut:
+    return EdgeOut.model_validate(
+        await edge_service.get(session, owner_id=user_id, edge_id=edge_id)
+    )
+
+
+@router.delete(
+    "/{edge_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an edge",
+    responses=problem_responses(404),
+)
+async def delete_edge(edge_id: uuid.UUID, session: SessionDep, user_id: CurrentUser) -> Response:
+    await edge_service.delete(session, owner_id=user_id, edge_id=edge_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

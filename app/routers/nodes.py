@@ -1,0 +1,164 @@
+"""/v1/nodes: the caller's nodes, their edges and neighbours."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from app.errors.openapi import problem_responses
+from app.routers.deps import CurrentUser, PageDep, SessionDep
+from app.schemas.graph import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    EdgeOut,
+    NeighbourOut,
+    NodeCreate,
+    NodeOut,
+    NodeUpdate,
+    Page,
+    Tag,
+)
+from app.services.graph import etag, node_service
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"], responses=problem_responses(401))
+
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=1000, description="ETag from a previous read; a stale one gives 412."),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NodeOut,
+    summary="Create a node",
+)
+async def create_node(
+    data: NodeCreate, session: SessionDep, user_id: CurrentUser, response: Response
+) -> NodeOut:
+    node = await node_service.create(session, owner_id=user_id, data=data)
+    response.headers["Location"] = f"/v1/nodes/{node.id}"
+    response.headers["ETag"] = etag(node)
+    return NodeOut.model_validate(node)
+
+
+@router.get("", response_model=Page[NodeOut], summary="List nodes, newest first")
+async def list_nodes(
+    session: SessionDep,
+    user_id: CurrentUser,
+    page: PageDep,
+    tag: Annotated[Tag | None, Query(description="Only nodes with this tag.")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Text in title or body.")
+    ] = None,
+) -> Page[NodeOut]:
+    nodes, next_cursor = await node_service.list_nodes(
+        session, owner_id=user_id, page=page, tag=tag, text=q
+    )
+    return Page[NodeOut](
+        items=[NodeOut.model_validate(node) for node in nodes], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{node_id}",
+    response_model=NodeOut,
+    summary="Get a node",
+    responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(404)},
+)
+async def get_node(
+    node_id: uuid.UUID,
+    session: SessionDep,
+    user_id: CurrentUser,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
+) -> NodeOut | Response:
+    node = await node_service.get(session, owner_id=user_id, node_id=node_id)
+    tag = etag(node)
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
+    return NodeOut.model_validate(node)
+
+
+@router.patch(
+    "/{node_id}",
+    response_model=NodeOut,
+    summary="Change a node's title, body or tags",
+    responses=problem_responses(404, 412),
+)
+async def update_node(
+    node_id: uuid.UUID,
+    changes: NodeUpdate,
+    session: SessionDep,
+    user_id: CurrentUser,
+    response: Response,
+    if_match: IfMatch = None,
+) -> NodeOut:
+    node = await node_service.update(
+        session, owner_id=user_id, node_id=node_id, changes=changes, if_match=if_match
+    )
+    response.headers["ETag"] = etag(node)
+    return NodeOut.model_validate(node)
+
+
+@router.delete(
+    "/{node_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a node and its edges",
+    responses=problem_responses(404, 412),
+)
+async def delete_node(
+    node_id: uuid.UUID, session: SessionDep, user_id: CurrentUser, if_match: IfMatch = None
+) -> Response:
+    await node_service.delete(session, owner_id=user_id, node_id=node_id, if_match=if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{node_id}/edges",
+    response_model=Page[EdgeOut],
+    summary="List a node's edges, newest first",
+    responses=problem_responses(404),
+)
+async def list_node_edges(
+    node_id: uuid.UUID,
+    session: SessionDep,
+    user_id: CurrentUser,
+    page: PageDep,
+    direction: Annotated[Literal["out", "in", "both"], Query()] = "both",
+) -> Page[EdgeOut]:
+    edges, next_cursor = await node_service.list_edges(
+        session, owner_id=user_id, node_id=node_id, direction=direction, page=page
+    )
+    return Page[EdgeOut](
+        items=[EdgeOut.model_validate(edge) for edge in edges], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/{node_id}/neighbours",
+    response_model=list[NeighbourOut],
+    summary="The nodes connected to a node, strongest edges first",
+    responses=problem_responses(404),
+)
+async def list_neighbours(
+    node_id: uuid.UUID,
+    session: SessionDep,
+    user_id: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
+) -> list[NeighbourOut]:
+    neighbours = await node_service.neighbours(
+        session, owner_id=user_id, node_id=node_id, limit=limit
+    )
+    return [
+        NeighbourOut(
+            direction=item.direction,
+            edge=EdgeOut.model_validate(item.edge),
+            node=NodeOut.model_validate(item.node),
+        )
+        for item in neighbours
+    ]

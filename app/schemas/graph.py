@@ -1,0 +1,123 @@
+"""Request and response bodies of the graph API, with their input bounds."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+TITLE_MAX = 200
+BODY_MAX = 20_000
+TAGS_MAX = 20
+TAG_MAX = 50
+RELATION_MAX = 64
+PAGE_MAX = 100
+PAGE_DEFAULT = 20
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX)]
+Tag = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=TAG_MAX, pattern=r"^[\w][\w .:/+#-]*$"
+    ),
+]
+Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX), AfterValidator(_unique)]
+Relation = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=RELATION_MAX, pattern=r"^[\w][\w .:-]*$"
+    ),
+]
+Weight = Annotated[float, Field(ge=0.0, le=1_000_000.0, allow_inf_nan=False)]
+
+
+class NodeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    body: Body = ""
+    tags: Tags = []
+
+
+class NodeUpdate(BaseModel):
+    """Only the members present change; `null` is not a value for any of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    body: Body | None = None
+    tags: Tags | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> NodeUpdate:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+
+class NodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    title: str
+    body: str
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EdgeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    relation: Relation
+    weight: Weight = 1.0
+
+    @model_validator(mode="after")
+    def _no_self_loop(self) -> EdgeCreate:
+        if self.source_id == self.target_id:
+            raise ValueError("an edge must connect two different nodes")
+        return self
+
+
+class EdgeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    source_id: uuid.UUID
+    target_id: uuid.UUID
+    relation: str
+    weight: float
+
+
+class NeighbourOut(BaseModel):
+    direction: Literal["out", "in"]
+    edge: EdgeOut
+    node: NodeOut
+
+
+ItemT = TypeVar("ItemT")
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
