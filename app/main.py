@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from app.core.config import Settings, SettingsError, load_settings
@@ -19,6 +18,7 @@ from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
+from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.routers import edges, health, nodes, problems
@@ -35,7 +35,7 @@ class GraphNodeAPI(FastAPI):
     `X-Request-ID` and CORS headers and the access-log line, like every other response.
     """
 
-    edge_middleware: list[Middleware]
+    edge_middleware: Sequence[Middleware] = ()
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.edge_middleware = [
         Middleware(RequestContextMiddleware),
         Middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["*"],
             allow_headers=["*"],

@@ -173,3 +173,49 @@ async def graph_client(client_factory: ClientFactory, database_url: str) -> Asyn
     if database_url.startswith("postgresql"):
         await _execute_autocommit(database_url, "TRUNCATE nodes, node_tags, edges CASCADE")
     return client
+
+
+async def asgi_request(
+    app: Any,
+    method: str,
+    path: str,
+    *,
+    query_string: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    disconnect: bool = False,
+    fail_on_body: bool = False,
+) -> list[dict[str, Any]]:
+    """One raw ASGI request; returns the messages the app sent.
+
+    Unlike httpx's ASGITransport this shows exactly what the app sends (HEAD bodies
+    included). `disconnect` makes the client vanish before the body is read;
+    `fail_on_body` makes sending the first body chunk fail as a closed socket does.
+    """
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if disconnect:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if fail_on_body and message["type"] == "http.response.body":
+            raise OSError("connection reset by peer")
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("198.51.100.1", 4000),
+        "server": ("testserver", 80),
+    }
+    await app(scope, receive, send)
+    return sent

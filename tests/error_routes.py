@@ -15,10 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.core.context import current, set_user_id
 from app.errors.exceptions import (
     Conflict,
+    Forbidden,
+    PayloadTooLarge,
+    PreconditionFailed,
     RateLimited,
     ServiceUnavailable,
     Unauthorized,
     UpstreamError,
+    UpstreamTimeout,
 )
 
 SECRET_EXCEPTION_TEXT = "db password is hunter2-secret"
@@ -94,6 +98,14 @@ async def app_error(kind: str) -> None:
         raise RateLimited(retry_after=30)
     if kind == "unavailable":
         raise ServiceUnavailable("The model is overloaded.", retry_after=12)
+    if kind == "forbidden":
+        raise Forbidden("Read-only token.")
+    if kind == "too-large":
+        raise PayloadTooLarge("The text exceeds 100000 characters.")
+    if kind == "stale":
+        raise PreconditionFailed()
+    if kind == "timeout":
+        raise UpstreamTimeout("The provider did not answer in 30 s.", retry_after=3)
     raise UpstreamError("The provider answered garbage.")
 
 
@@ -139,6 +151,8 @@ class RaisingMiddleware:
             raise HTTPException(429, detail="Slow down", headers={"Retry-After": "7"})
         if path == "/test/mw-app":
             raise RateLimited("Too many requests from this client.", retry_after=9)
+        if path == "/test/mw-unavailable":
+            raise ServiceUnavailable("Maintenance window.", retry_after=60)
         if path == "/test/mw-crash":
             raise RuntimeError(SECRET_EXCEPTION_TEXT)
         await self.app(scope, receive, send)

@@ -73,6 +73,7 @@ def bind_request_context(
     """Run a block of non-HTTP code (a job, a command) inside its own request context.
 
     An invalid `correlation_id` is replaced by a fresh one, exactly as for HTTP headers.
+    The block also gets its own Sentry isolation scope, so its user and tags end with it.
     """
     context = RequestContext(
         correlation_id=valid_correlation_id(correlation_id) or new_correlation_id(),
@@ -80,11 +81,12 @@ def bind_request_context(
         user_id=user_id,
         job_id=job_id,
     )
-    token = bind(context)
-    try:
-        yield context
-    finally:
-        unbind(token)
+    with sentry_sdk.isolation_scope():
+        token = bind(context)
+        try:
+            yield context
+        finally:
+            unbind(token)
 
 
 def set_user_id(user_id: str) -> None:

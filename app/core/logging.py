@@ -6,6 +6,7 @@ inside a job, and `trace_id`/`span_id` while a Sentry span is active.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Mapping
@@ -99,6 +100,26 @@ _SHARED_PROCESSORS: list[Processor] = [
 ]
 
 
+_REPORTED_ATTRIBUTE = "__graphnode_reported__"
+
+
+def mark_reported(exc: BaseException) -> None:
+    """Note that `exc` was logged and reported with its context (see _DropServerDuplicates)."""
+    with contextlib.suppress(AttributeError):  # exceptions with __slots__
+        setattr(exc, _REPORTED_ATTRIBUTE, True)
+
+
+class _DropServerDuplicates(logging.Filter):
+    """Drops the server's "Exception in ASGI application" line for an exception we already
+    logged (with the correlation id) and reported: it would repeat the traceback without
+    the request context, which is gone by the time the server logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("uvicorn") and record.exc_info and record.exc_info[1]:
+            return not getattr(record.exc_info[1], _REPORTED_ATTRIBUTE, False)
+        return True
+
+
 def _orjson_dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
@@ -138,6 +159,7 @@ def configure_logging(settings: Settings) -> None:
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(_DropServerDuplicates())
 
     root = logging.getLogger()
     for existing in root.handlers[:]:

@@ -19,9 +19,12 @@ from app.core.context import (
 )
 
 REQUEST_ID_HEADER = "x-request-id"
-_INCOMING_ID_HEADERS = (b"x-request-id", b"x-correlation-id")
+REQUEST_ID_HEADER_BYTES = b"x-request-id"
+CORRELATION_ID_HEADER_BYTES = b"x-correlation-id"
 # nginx's convention for "the client went away before the response was complete".
 CLIENT_CLOSED_REQUEST = 499
+# scope["state"] flag: the client disconnected, so a failure to send is not our error.
+CLIENT_GONE_STATE_KEY = "client_gone"
 
 access_log = structlog.get_logger("graphnode.access")
 
@@ -34,15 +37,14 @@ def route_template(scope: Scope) -> str | None:
 
 
 def _incoming_correlation_id(scope: Scope) -> str | None:
-    headers: dict[bytes, bytes] = {}
+    # X-Request-ID wins over its alias; the first occurrence of a header wins.
+    alias: bytes | None = None
     for name, value in scope["headers"]:
-        if name in _INCOMING_ID_HEADERS and name not in headers:
-            headers[name] = value
-    for name in _INCOMING_ID_HEADERS:
-        raw = headers.get(name)
-        if raw is not None:
-            return valid_correlation_id(raw.decode("latin-1"))
-    return None
+        if name == REQUEST_ID_HEADER_BYTES:
+            return valid_correlation_id(value.decode("latin-1"))
+        if name == CORRELATION_ID_HEADER_BYTES and alias is None:
+            alias = value
+    return valid_correlation_id(alias.decode("latin-1")) if alias is not None else None
 
 
 class RequestContextMiddleware:
@@ -66,8 +68,10 @@ class RequestContextMiddleware:
         started_at = time.perf_counter()
         correlation_id = _incoming_correlation_id(scope) or new_correlation_id()
         context = RequestContext(correlation_id=correlation_id, source="http")
-        scope.setdefault("state", {})[SCOPE_STATE_KEY] = context
+        state = scope.setdefault("state", {})
+        state[SCOPE_STATE_KEY] = context
         token = bind(context)
+        is_head = scope["method"] == "HEAD"
 
         status: int | None = None
         response_complete = False
@@ -77,7 +81,7 @@ class RequestContextMiddleware:
             nonlocal disconnected
             message = await receive()
             if message["type"] == "http.disconnect" and not response_complete:
-                disconnected = True
+                disconnected = state[CLIENT_GONE_STATE_KEY] = True
             return message
 
         async def send_with_request_id(message: Message) -> None:
@@ -85,19 +89,24 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = correlation_id
-            elif message["type"] == "http.response.body" and not message.get("more_body"):
-                response_complete = True
+            elif is_head and message["type"] == "http.response.body" and message.get("body"):
+                # Same headers as GET (Content-Length included), never a body: whatever the
+                # server does with it.
+                message = {**message, "body": b""}
             try:
                 await send(message)
             except OSError:
-                disconnected = True
+                disconnected = state[CLIENT_GONE_STATE_KEY] = True
                 raise
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                response_complete = True
 
         try:
             await self.app(scope, receive_tracking_disconnect, send_with_request_id)
         except Exception:
-            if not response_complete:
-                status = status or 500
+            # Handled and reported already (complete response), or the client left: nothing
+            # more to do. Otherwise the response broke off mid-way: let the server abort it.
+            if not (response_complete or disconnected):
                 raise
         finally:
             if disconnected and not response_complete:

@@ -49,6 +49,22 @@ def _scrub_query_string(query: str) -> str:
     return urlencode([(k, REDACTED if is_sensitive_key(k) else v) for k, v in pairs])
 
 
+def _scrub_url(url: str) -> str:
+    base, _sep, query = url.partition("?")
+    return f"{base}?{_scrub_query_string(query)}" if query else url
+
+
+def _scrub_http_data(data: Any) -> None:
+    # Outgoing-request spans and breadcrumbs (httpx) carry the URL and query separately.
+    if not isinstance(data, dict):
+        return
+    for key in ("http.query", "http.fragment"):
+        if isinstance(data.get(key), str):
+            data[key] = _scrub_query_string(data[key])
+    if isinstance(data.get("url"), str):
+        data["url"] = _scrub_url(data["url"])
+
+
 def scrub_event(event: Event, hint: Hint) -> Event:
     """Remove credentials the default scrubber does not know about (query values)."""
     request: Any = event.get("request")
@@ -56,10 +72,19 @@ def scrub_event(event: Event, hint: Hint) -> Event:
         query = request.get("query_string")
         if isinstance(query, str) and query:
             request["query_string"] = _scrub_query_string(query)
-        url = request.get("url")
-        if isinstance(url, str) and "?" in url:
-            base, _sep, url_query = url.partition("?")
-            request["url"] = f"{base}?{_scrub_query_string(url_query)}"
+        if isinstance(request.get("url"), str):
+            request["url"] = _scrub_url(request["url"])
+    spans: Any = event.get("spans") or []
+    for span in spans:
+        _scrub_http_data(span.get("data"))
+        description = span.get("description")
+        if isinstance(description, str):
+            span["description"] = _scrub_url(description)
+    breadcrumbs: Any = event.get("breadcrumbs")
+    values = breadcrumbs.get("values", []) if isinstance(breadcrumbs, dict) else breadcrumbs
+    for crumb in values or []:
+        if isinstance(crumb, dict):
+            _scrub_http_data(crumb.get("data"))
     return event
 
 

@@ -35,10 +35,14 @@ class AppError(Exception):
         detail: str | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        report: bool = True,
         **extensions: Any,
     ) -> None:
+        """`extensions` become members of the problem body; `report=False` keeps an
+        expected 5xx (e.g. a failed readiness probe) out of Sentry."""
         self.detail = detail if detail is not None else self.problem_type.title
         self.headers: dict[str, str] = dict(headers or {})
+        self.report = report
         self.extensions = extensions
         super().__init__(self.detail)
 
@@ -133,5 +137,7 @@ class ServiceUnavailable(
     Retry after the number of seconds in `Retry-After` when present."""
 
 
-class UpstreamTimeout(AppError, slug="upstream-timeout", status=504, title="Upstream timeout"):
+class UpstreamTimeout(
+    _RetryableError, slug="upstream-timeout", status=504, title="Upstream timeout"
+):
     """A service this API depends on did not answer in time. Retrying later may help."""

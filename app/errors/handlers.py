@@ -19,7 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app.core.context import SCOPE_STATE_KEY, RequestContext, current
-from app.core.middleware import CLIENT_CLOSED_REQUEST, route_template
+from app.core.logging import mark_reported
+from app.core.middleware import CLIENT_CLOSED_REQUEST, CLIENT_GONE_STATE_KEY, route_template
 from app.core.sentry import HANDLED_ERRORS_LOGGER
 from app.core.tracking import error_tracking
 from app.errors import catalog
@@ -29,6 +30,7 @@ from app.errors.problem import ProblemResponse
 log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
 
 _BODYLESS_STATUSES = frozenset({204, 205, 304})
+INTERNAL_ERROR_DETAIL = "The server failed to handle this request. It has been reported."
 _VALIDATION_LOCATIONS = {"query": "parameter", "path": "parameter", "cookie": "parameter"}
 
 
@@ -58,7 +60,7 @@ def problem_response(
     extensions: Mapping[str, Any] | None = None,
     event_id: str | None = None,
 ) -> Response:
-    """Build the problem+json response (no body where HTTP forbids one, or for HEAD)."""
+    """Build the problem+json response (no body where HTTP forbids one)."""
     if status < 200 or status in _BODYLESS_STATUSES:
         return Response(status_code=status, headers=headers)
     problem_type = problem_type or catalog.for_status(status) or catalog.HTTP_ERROR
@@ -70,18 +72,19 @@ def problem_response(
         title=title,
         status=status,
         detail=detail if detail is not None else title,
-        instance=request.url.path,
+        # scope["path"], not request.url: building the URL decodes the query string and
+        # fails on bytes that are not UTF-8.
+        instance=request.scope["path"],
         correlation_id=context.correlation_id if context else None,
     )
     if event_id is not None:
         body["event_id"] = event_id
-    if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type=ProblemResponse.media_type)
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def _report(request: Request, exc: BaseException, status: int, problem_type: str) -> str | None:
     """Report one server error: one Sentry event, one error log line with its event id."""
+    mark_reported(exc)
     event_id = error_tracking.capture_exception(
         exc,
         context={
@@ -105,8 +108,10 @@ def _report(request: Request, exc: BaseException, status: int, problem_type: str
 async def handle_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     event_id = None
-    if exc.status_code >= 500:
+    if exc.status_code >= 500 and exc.report:
         event_id = _report(request, exc, exc.status_code, exc.problem_type.slug)
+    elif exc.status_code >= 500:
+        log.warning("request.failed", status=exc.status_code, problem_type=exc.problem_type.slug)
     return problem_response(
         request,
         status=exc.status_code,
@@ -146,13 +151,21 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     if status >= 500:
         event_id = _report(request, exc, status, problem_type.slug)
     # A 500 never explains itself to the client; other statuses were written for it.
-    detail = exc.detail if isinstance(exc.detail, str) and status != 500 else None
+    if status == 500:
+        detail: str | None = INTERNAL_ERROR_DETAIL
+    else:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+    # A validation problem always has its `errors` member (the schema requires it).
+    extensions: dict[str, Any] | None = (
+        {"errors": []} if problem_type is ValidationFailed.problem_type else None
+    )
     return problem_response(
         request,
         status=status,
         problem_type=problem_type,
         detail=detail,
         headers=headers,
+        extensions=extensions,
         event_id=event_id,
     )
 
@@ -206,7 +219,9 @@ async def handle_unhandled(request: Request, exc: Exception) -> Response:
         return await handle_app_error(request, exc)
     if isinstance(exc, StarletteHTTPException):
         return await handle_http_exception(request, exc)
-    if isinstance(exc, ClientDisconnect):
+    if isinstance(exc, ClientDisconnect) or (request.scope.get("state") or {}).get(
+        CLIENT_GONE_STATE_KEY
+    ):
         # Nobody is left to answer and nothing failed on our side: no event, no body.
         log.info("request.client_disconnected")
         return Response(status_code=CLIENT_CLOSED_REQUEST)
@@ -216,7 +231,7 @@ async def handle_unhandled(request: Request, exc: Exception) -> Response:
         request,
         status=500,
         problem_type=InternalError.problem_type,
-        detail="The server failed to handle this request. It has been reported.",
+        detail=INTERNAL_ERROR_DETAIL,
         event_id=event_id,
     )
 

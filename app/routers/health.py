@@ -56,8 +56,12 @@ async def readyz(request: Request) -> Readiness:
         log.warning("readiness.check_failed", check="database", error_type=type(exc).__name__)
         checks["database"] = "unavailable"
     if "unavailable" in checks.values():
+        # Probes repeat every few seconds: the warning above is the signal, not an event.
         raise ServiceUnavailable(
-            "A dependency is unreachable.", retry_after=_RETRY_AFTER_SECONDS, checks=checks
+            "A dependency is unreachable.",
+            retry_after=_RETRY_AFTER_SECONDS,
+            report=False,
+            checks=checks,
         )
     return Readiness(status="ok", checks=checks)
 

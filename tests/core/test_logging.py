@@ -52,16 +52,18 @@ async def test_every_line_in_a_request_carries_the_context(
     error_routes_client: ClientFactory, logs: LogReader
 ) -> None:
     client = await error_routes_client()
-    logs.read()
+    before = len(logs.read())
 
     await client.get("/test/items/3", headers={"X-Request-ID": "ctx-line-01", "X-Test-User": "bob"})
 
-    lines = [line for line in logs.read() if line.get("correlation_id") == "ctx-line-01"]
+    lines = logs.read()[before:]
+    # Every line written while the request was in flight, whatever its logger.
+    assert all(line["correlation_id"] == "ctx-line-01" for line in lines)
+    assert all(line["user_id"] == "bob" for line in lines)
+    assert all({"timestamp", "level", "logger"} <= line.keys() for line in lines)
     events = {line["event"] for line in lines}
     # structlog, a stdlib logger (uvicorn's) and the access line all went through one chain.
     assert {"item.read", "stdlib line inside a request", "http.request"} <= events
-    assert all(line["user_id"] == "bob" for line in lines)
-    assert all({"timestamp", "level", "logger"} <= line.keys() for line in lines)
 
 
 async def test_lines_outside_a_request_have_null_ids(
@@ -194,3 +196,19 @@ async def test_client_disconnect_is_logged_once_as_499_without_an_error(
     assert line["disconnected"] is True
     assert line["route"] == "/test/echo-body"
     assert logs.events("request.failed") == []
+
+
+def test_server_duplicate_of_a_reported_error_is_dropped(
+    logs: LogReader, settings_factory: SettingsFactory
+) -> None:
+    from app.core.logging import mark_reported
+
+    configure_logging(settings_factory())
+    reported, other = RuntimeError("reported"), RuntimeError("not reported")
+    mark_reported(reported)
+
+    for exc in (reported, other):
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application", exc_info=exc)
+
+    (line,) = logs.events("Exception in ASGI application")
+    assert "not reported" in line["exception"]

@@ -5,6 +5,7 @@ import pytest
 import sentry_sdk
 
 from app.core.config import Settings
+from app.core.context import bind_request_context
 from app.core.sentry import init_sentry, traces_sampler_for
 from app.core.tracking import ErrorTrackingService
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
@@ -340,3 +341,130 @@ def test_profiling_uses_the_session_sample_rate(
     options = sentry_sdk.get_client().options
     assert options["profile_session_sample_rate"] == 0.5
     assert options["profile_lifecycle"] == "trace"
+
+
+def test_bind_request_context_scopes_sentry_user_and_tags(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="worker")
+
+    with bind_request_context(correlation_id="job-a-000001", user_id="alice", job_id="j1"):
+        first = sentry_sdk.capture_message("in job a")
+    with bind_request_context(correlation_id="job-b-000001"):
+        second = sentry_sdk.capture_message("in job b")
+    outside = sentry_sdk.capture_message("outside any job")
+    sentry_sdk.flush()
+
+    events = {event["event_id"]: event for event in sentry_ingest.events}
+    assert events[first]["user"] == {"id": "alice"}
+    assert events[first]["tags"]["job_id"] == "j1"
+    assert "user" not in events[second]
+    assert "job_id" not in events[second]["tags"]
+    assert events[second]["tags"]["correlation_id"] == "job-b-000001"
+    assert "correlation_id" not in events[outside].get("tags", {})
+    assert "user" not in events[outside]
+
+
+async def test_outgoing_query_credentials_are_scrubbed_from_spans(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+    upstream = RecordingServer()
+    upstream.start()
+    try:
+        with sentry_sdk.start_transaction(name="outgoing", op="test"):
+            async with httpx.AsyncClient() as http:
+                await http.get(
+                    f"http://127.0.0.1:{upstream.port}/v1/models",
+                    params={"api_key": "outgoing-secret-1", "model": "m"},
+                )
+        sentry_sdk.flush()
+    finally:
+        upstream.stop()
+
+    (transaction,) = sentry_ingest.transactions
+    assert any(span["op"] == "http.client" for span in transaction["spans"])
+    assert b"outgoing-secret-1" not in sentry_ingest.all_bytes()
+    assert b"model=m" in sentry_ingest.all_bytes()
+
+
+async def test_failed_readiness_is_not_an_event(
+    client_factory: ClientFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    client = await client_factory(
+        **sentry_on(sentry_ingest),
+        database_url="postgresql+asyncpg://nobody@127.0.0.1:9/db",
+        database_auto_migrate=False,
+    )
+
+    responses = [await client.get("/readyz") for _ in range(3)]
+    sentry_sdk.flush()
+
+    assert [response.status_code for response in responses] == [503] * 3
+    assert all("event_id" not in response.json() for response in responses)
+    assert sentry_ingest.events == []
+    assert [line["level"] for line in logs.events("request.failed")] == ["warning"] * 3
+
+
+async def test_5xx_app_error_from_middleware_is_reported_once(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get("/test/mw-unavailable")
+    sentry_sdk.flush()
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "60"
+    assert [event["event_id"] for event in sentry_ingest.events] == [response.json()["event_id"]]
+
+
+async def test_client_gone_mid_response_is_not_an_error(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    from app.main import create_app
+    from tests.conftest import asgi_request
+    from tests.error_routes import add_test_routes
+
+    app = add_test_routes(create_app(settings_factory(**sentry_on(sentry_ingest))))
+
+    await asgi_request(app, "GET", "/test/items/1", fail_on_body=True)
+    await asgi_request(app, "POST", "/test/echo-body", disconnect=True)
+    sentry_sdk.flush()
+
+    assert sentry_ingest.events == []
+    lines = logs.events("http.request")
+    assert [(line["status"], line.get("disconnected")) for line in lines] == [
+        (499, True),
+        (499, True),
+    ]
+
+
+async def test_access_lines_carry_the_transaction_trace_and_span(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    await client.get("/test/items/9")
+    sentry_sdk.flush()
+
+    (transaction,) = sentry_ingest.transactions
+    (access,) = logs.events("http.request")
+    assert access["trace_id"] == transaction["contexts"]["trace"]["trace_id"]
+    assert access["span_id"] == transaction["contexts"]["trace"]["span_id"]
+    (item,) = logs.events("item.read")
+    assert item["trace_id"] == access["trace_id"]
+    assert len(item["span_id"]) == 16
+
+
+async def test_client_ip_and_pii_are_not_sent(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    await client.get("/test/boom", headers={"X-Forwarded-For": "192.0.2.44"})
+    sentry_sdk.flush()
+
+    sent = sentry_ingest.all_bytes()
+    assert b"203.0.113.7" not in sent  # the ASGI client address
+    assert b"192.0.2.44" not in sent

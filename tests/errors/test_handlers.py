@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import ClientFactory, LogReader
+from app.main import create_app
+from tests.conftest import ClientFactory, LogReader, SettingsFactory, asgi_request
 from tests.error_routes import SECRET_EXCEPTION_TEXT
 
 PROBLEM = "application/problem+json"
@@ -115,6 +119,10 @@ async def test_app_error_from_middleware_keeps_status_and_headers(
         ("rate-limited", 429, "rate-limited", "retry-after", "30"),
         ("unavailable", 503, "service-unavailable", "retry-after", "12"),
         ("upstream", 502, "upstream-error", None, None),
+        ("forbidden", 403, "forbidden", None, None),
+        ("too-large", 413, "payload-too-large", None, None),
+        ("stale", 412, "precondition-failed", None, None),
+        ("timeout", 504, "upstream-timeout", "retry-after", "3"),
     ],
 )
 async def test_app_errors_map_to_their_problem_type_and_headers(
@@ -274,7 +282,9 @@ async def test_http_500_detail_from_code_is_not_shown(error_routes_client: Clien
     response = await client.get("/test/http-error/500")
 
     assert response.status_code == 500
-    assert response.json()["detail"] != "custom detail"
+    assert response.json()["detail"] == (
+        "The server failed to handle this request. It has been reported."
+    )
 
 
 async def test_not_modified_has_no_body(error_routes_client: ClientFactory) -> None:
@@ -288,19 +298,79 @@ async def test_not_modified_has_no_body(error_routes_client: ClientFactory) -> N
     assert "x-request-id" in response.headers
 
 
-async def test_head_request_problem_has_no_body(client: AsyncClient) -> None:
-    response = await client.head("/does/not/exist")
-
-    assert response.status_code == 404
-    assert response.content == b""
-    assert response.headers["content-type"] == PROBLEM
+def _body(messages: list[dict[str, Any]]) -> bytes:
+    return b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
 
 
-async def test_head_on_health_has_no_body(client: AsyncClient) -> None:
-    response = await client.head("/healthz")
+def _headers(messages: list[dict[str, Any]]) -> dict[bytes, bytes]:
+    return dict(messages[0]["headers"])
 
-    assert response.status_code == 200
-    assert response.content == b""
+
+async def test_head_request_problem_has_no_body_but_the_get_headers(
+    settings_factory: SettingsFactory,
+) -> None:
+    app = create_app(settings_factory())
+
+    head = await asgi_request(app, "HEAD", "/does/not/exist")
+    get = await asgi_request(app, "GET", "/does/not/exist")
+
+    assert head[0]["status"] == 404
+    assert _body(head) == b""
+    assert _headers(head)[b"content-type"] == PROBLEM.encode()
+    assert _headers(head)[b"content-length"] == str(len(_body(get))).encode()
+
+
+async def test_head_on_health_has_no_body(client_factory: ClientFactory) -> None:
+    client = await client_factory()
+    app = client._transport.app  # type: ignore[attr-defined]  # the app behind the client
+
+    messages = await asgi_request(app, "HEAD", "/healthz")
+
+    assert messages[0]["status"] == 200
+    assert _body(messages) == b""
+
+
+async def test_non_utf8_query_string_still_gets_a_problem(
+    settings_factory: SettingsFactory,
+) -> None:
+    app = create_app(settings_factory())
+
+    messages = await asgi_request(app, "GET", "/nowhere", query_string=b"q=%ff\xff\xfe")
+
+    assert messages[0]["status"] == 404
+    assert json.loads(_body(messages))["instance"] == "/nowhere"
+
+
+async def test_http_exception_422_from_code_still_has_errors(
+    error_routes_client: ClientFactory,
+) -> None:
+    client = await error_routes_client()
+
+    response = await client.get("/test/http-error/422")
+
+    assert response.json()["type"] == "/problems/validation-error"
+    assert response.json()["errors"] == []
+
+
+async def test_rejected_cors_preflight_is_a_problem(error_routes_client: ClientFactory) -> None:
+    client = await error_routes_client(cors_origins="https://app.example")
+
+    rejected = await client.options(
+        "/healthz",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    allowed = await client.options(
+        "/healthz",
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+    )
+
+    assert rejected.status_code == 400
+    assert rejected.headers["content-type"] == PROBLEM
+    assert rejected.json()["type"] == "/problems/bad-request"
+    assert "origin" in rejected.json()["detail"].lower()
+    assert "x-request-id" in rejected.headers
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
 
 
 @pytest.mark.parametrize("path", ["/test/boom", "/does/not/exist", "/test/mw-crash"])

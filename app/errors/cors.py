@@ -1,0 +1,31 @@
+"""CORS whose rejected preflight is a Problem Details response like every other error."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+
+from app.errors.exceptions import BadRequest
+from app.errors.handlers import problem_response
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code == BadRequest.status_code:
+                    response = problem_response(
+                        Request(scope),
+                        status=BadRequest.status_code,
+                        problem_type=BadRequest.problem_type,
+                        # Starlette's text names what was refused (origin, method, headers).
+                        detail=bytes(response.body).decode(),
+                        headers={"Vary": "Origin"},
+                    )
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
