@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import unit_of_work
 from app.core.security import CurrentUser
 from app.errors.exceptions import ValidationFailed
-from app.repositories.cursor import Cursor
+from app.repositories.cursor import CURSOR_PATTERN, Cursor
 from app.schemas.graph import PAGE_DEFAULT, PAGE_MAX
 from app.services.graph import PageRequest
 
@@ -19,7 +19,7 @@ __all__ = ["CurrentUser", "PageDep", "SessionDep"]
 
 
 async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in unit_of_work(request.app.state.session_factory):
+    async with unit_of_work(request.app.state.session_factory) as session:
         yield session
 
 
@@ -31,7 +31,8 @@ SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 def _page(
     limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="Page size.")] = PAGE_DEFAULT,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."),
     ] = None,
 ) -> PageRequest:
     if cursor is None:
@@ -46,3 +47,14 @@ def _page(
 
 
 PageDep = Annotated[PageRequest, Depends(_page)]
+
+
+def reject_repeated_query_parameters(request: Request) -> None:
+    """`?q=a&q=b` is ambiguous for a single-valued parameter: refuse it instead of guessing."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValidationFailed(
+            "A query parameter was given more than once.",
+            errors=[{"detail": "Give this parameter once.", "parameter": n} for n in repeated],
+        )

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from app.errors.openapi import problem_responses
-from app.routers.deps import CurrentUser, SessionDep
+from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
 from app.schemas.graph import EdgeCreate, EdgeOut
 from app.services.graph import edge_service
 
-router = APIRouter(prefix="/v1/edges", tags=["edges"], responses=problem_responses(401))
+router = APIRouter(
+    prefix="/v1/edges",
+    tags=["edges"],
+    responses=problem_responses(401),
+    dependencies=[Depends(reject_repeated_query_parameters)],
+)
 
 
 @router.post(
@@ -20,10 +25,10 @@ router = APIRouter(prefix="/v1/edges", tags=["edges"], responses=problem_respons
     response_model=EdgeOut,
     summary="Connect two of your nodes",
     description=(
-        "A `source_id` or `target_id` that is not one of your nodes is a 422 problem whose "
+        "A `source_id` or `target_id` that is not one of your nodes is a 404 problem whose "
         "`errors` point at the member; the same source, target and relation twice is a 409."
     ),
-    responses=problem_responses(409),
+    responses=problem_responses(404, 409),
 )
 async def create_edge(
     data: EdgeCreate, session: SessionDep, user_id: CurrentUser, response: Response

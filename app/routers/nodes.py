@@ -5,10 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from app.errors.openapi import problem_responses
-from app.routers.deps import CurrentUser, PageDep, SessionDep
+from app.routers.deps import (
+    CurrentUser,
+    PageDep,
+    SessionDep,
+    reject_repeated_query_parameters,
+)
 from app.schemas.graph import (
     PAGE_DEFAULT,
     PAGE_MAX,
@@ -22,7 +27,12 @@ from app.schemas.graph import (
 )
 from app.services.graph import etag, node_service
 
-router = APIRouter(prefix="/v1/nodes", tags=["nodes"], responses=problem_responses(401))
+router = APIRouter(
+    prefix="/v1/nodes",
+    tags=["nodes"],
+    responses=problem_responses(401),
+    dependencies=[Depends(reject_repeated_query_parameters)],
+)
 
 IfMatch = Annotated[
     str | None,

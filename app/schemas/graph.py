@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -54,10 +54,19 @@ class NodeCreate(BaseModel):
     tags: Tags = []
 
 
+def _members_are_not_nullable(schema: dict[str, Any]) -> None:
+    # The fields are optional (absent = unchanged) but never null: say so in the schema.
+    for member in schema.get("properties", {}).values():
+        variants = member.pop("anyOf", None)
+        if variants is not None:
+            member.update(next(v for v in variants if v.get("type") != "null"))
+        member.pop("default", None)
+
+
 class NodeUpdate(BaseModel):
     """Only the members present change; `null` is not a value for any of them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_members_are_not_nullable)
 
     title: Title | None = None
     body: Body | None = None
@@ -89,12 +98,6 @@ class EdgeCreate(BaseModel):
     target_id: uuid.UUID
     relation: Relation
     weight: Weight = 1.0
-
-    @model_validator(mode="after")
-    def _no_self_loop(self) -> EdgeCreate:
-        if self.source_id == self.target_id:
-            raise ValueError("an edge must connect two different nodes")
-        return self
 
 
 class EdgeOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.audit import audited
-from app.errors.exceptions import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.errors.exceptions import Conflict, NotFound, PreconditionFailed
 from app.models import Edge, Node, utcnow
 from app.repositories.cursor import Cursor
 from app.repositories.graph import Direction, EdgeRepository, NodeRepository
@@ -172,7 +172,8 @@ class EdgeService:
             if node_id not in existing
         ]
         if missing:
-            raise ValidationFailed("The edge refers to a node that does not exist.", errors=missing)
+            # 404 like any other reference to a node the caller cannot see; `errors` says which.
+            raise NotFound("The edge refers to a node that does not exist.", errors=missing)
         edges = EdgeRepository.from_session(session)
         duplicate = await edges.find_link(owner_id, data.source_id, data.target_id, data.relation)
         if duplicate is not None:

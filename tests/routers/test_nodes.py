@@ -236,7 +236,7 @@ async def test_another_users_node_is_a_404_on_every_route(graph_client: AsyncCli
     assert [response.status_code for response in attempts] == [404] * 5
     assert all(response.json()["type"] == "/problems/not-found" for response in attempts)
     assert listing["items"] == []
-    assert edge.status_code == 422
+    assert edge.status_code == 404
     assert (await graph_client.get(path, headers=ALICE)).json()["title"] == "private"
 
 
@@ -248,3 +248,22 @@ async def test_a_node_that_never_existed_is_the_same_404(graph_client: AsyncClie
 
     assert missing.status_code == foreign.status_code == 404
     assert missing.json()["detail"] == foreign.json()["detail"]
+
+
+async def test_a_repeated_query_parameter_is_a_422(graph_client: AsyncClient) -> None:
+    response = await graph_client.get("/v1/nodes?q=a&q=b&limit=5", headers=ALICE)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"detail": "Give this parameter once.", "parameter": "q"}]
+
+
+async def test_self_loops_are_allowed(graph_client: AsyncClient) -> None:
+    node = await create_node(graph_client, ALICE)
+
+    response = await graph_client.post(
+        "/v1/edges",
+        json={"source_id": node["id"], "target_id": node["id"], "relation": "refines"},
+        headers=ALICE,
+    )
+
+    assert response.status_code == 201
