@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -21,7 +23,9 @@ from app.core.sentry import flush_sentry, init_sentry
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
-from app.routers import edges, health, nodes, problems
+from app.providers.chat import build_chat_provider
+from app.routers import ai, edges, health, nodes, problems
+from app.services.analysis import language_identifier
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +62,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = create_session_factory(app.state.engine)
     if settings.auto_migrate:
         await migrate(app.state.engine)
+    # One pooled client for every outgoing call (connection reuse, one place for limits).
+    app.state.http_client = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.llm_timeout_seconds),
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+    app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
+    # Load the language model off the event loop now rather than on the first request.
+    asyncio.get_running_loop().run_in_executor(None, language_identifier)
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -67,6 +79,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.http_client.aclose()
         await app.state.engine.dispose()
         log.info("app.stopped")
         flush_sentry()
@@ -101,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router)
     app.include_router(nodes.router)
     app.include_router(edges.router)
+    app.include_router(ai.router)
     return app
 
 

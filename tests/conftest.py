@@ -22,7 +22,7 @@ from app.core.db import create_engine
 from app.core.security import create_access_token
 from app.main import create_app
 from tests.error_routes import add_test_routes
-from tests.local_http import SentryIngest
+from tests.local_http import FakeLLM, SentryIngest
 
 SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Awaitable[AsyncClient]]
@@ -79,6 +79,14 @@ def sentry_ingest() -> Iterator[SentryIngest]:
     yield ingest
     _close_sentry()
     ingest.stop()
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    server = FakeLLM()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -20,7 +22,7 @@ class RecordedRequest:
 
 
 class RecordingServer:
-    """Answers every request with `200 {}` and records it (body decompressed)."""
+    """Records every request (body decompressed); answers with `respond()`, `200 {}` here."""
 
     def __init__(self) -> None:
         self._requests: list[RecordedRequest] = []
@@ -33,13 +35,17 @@ class RecordingServer:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 headers = {name.lower(): value for name, value in self.headers.items()}
+                request = RecordedRequest(self.command, self.path, headers, body)
                 with server._lock:
-                    server._requests.append(RecordedRequest(self.command, self.path, headers, body))
-                self.send_response(200)
+                    server._requests.append(request)
+                status, extra_headers, payload = server.respond(request)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in extra_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(payload)
 
             do_GET = do_POST = _record
 
@@ -49,6 +55,9 @@ class RecordingServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        return 200, {}, b"{}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -92,3 +101,39 @@ class SentryIngest(RecordingServer):
 
     def all_bytes(self) -> bytes:
         return b"\n".join(request.body for request in self.requests)
+
+
+class FakeLLM(RecordingServer):
+    """An OpenAI-compatible `/v1/chat/completions` on 127.0.0.1 that misbehaves on request.
+
+    `mode`: ok, slow (sleeps `delay` seconds), error (500), rate-limited (429 with
+    `Retry-After`), garbage (200 with a body that is not a completion), refused (401).
+    `script`, when set, gives the mode of each successive request instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "ok"
+        self.script: list[str] = []
+        self.delay = 2.0
+        self.retry_after = "7"
+        self.answer = "Graphs connect things [1]."
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        mode = self.script.pop(0) if self.script else self.mode
+        if mode == "slow":
+            time.sleep(self.delay)
+        if mode == "error":
+            return 500, {}, b'{"error": {"message": "upstream internal detail sk-leak"}}'
+        if mode == "rate-limited":
+            return 429, {"Retry-After": self.retry_after}, b'{"error": "slow down"}'
+        if mode == "garbage":
+            return 200, {}, b"<html>upstream proxy page</html>"
+        if mode == "refused":
+            return 401, {}, b'{"error": "bad key"}'
+        completion = {"choices": [{"message": {"role": "assistant", "content": self.answer}}]}
+        return 200, {}, json.dumps(completion).encode()

@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     jwt_audience: str = "graphnode-api"
     jwt_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
 
+    llm_provider: Literal["local", "openai"] = "local"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_max_retry_wait_seconds: float = Field(default=10.0, ge=0, le=300)
+
+    ai_max_text_chars: int = Field(default=50_000, ge=100, le=1_000_000)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -94,7 +104,7 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("sentry_dsn", "sentry_spotlight", mode="before")
+    @field_validator("sentry_dsn", "sentry_spotlight", "llm_base_url", "llm_api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -126,6 +136,19 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must start with memory://, redis://, amqp:// or sqs://")
         return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
+
+    @model_validator(mode="after")
+    def _openai_needs_a_base_url(self) -> Settings:
+        if self.llm_provider == "openai" and self.llm_base_url is None:
+            raise ValueError("LLM_BASE_URL is required when LLM_PROVIDER=openai")
+        return self
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_when_deployed(self) -> Settings:

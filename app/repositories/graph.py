@@ -87,6 +87,23 @@ class NodeRepository:
         statement = statement.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit)
         return list((await self.session.execute(statement)).scalars())
 
+    async def matching_any(self, owner_id: str, words: Sequence[str], *, limit: int) -> list[Node]:
+        """Newest nodes whose title or body contains any of `words` (case-insensitive)."""
+        if not words:
+            return []
+        conditions = []
+        for word in words:
+            pattern = f"%{_escape_like(word)}%"
+            conditions.append(Node.title.ilike(pattern, escape="\\"))
+            conditions.append(Node.body.ilike(pattern, escape="\\"))
+        statement = (
+            select(Node)
+            .where(Node.owner_id == owner_id, or_(*conditions))
+            .order_by(Node.created_at.desc(), Node.id.desc())
+            .limit(limit)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def delete(self, node: Node) -> None:
         # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.
         node_id = node.id

@@ -1,0 +1,190 @@
+"""Chat providers behind one interface: `local` (extractive, no network) and `openai`."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+import structlog
+from pydantic import BaseModel, ValidationError
+from segtok.segmenter import split_multi
+
+from app.core.config import Settings
+from app.errors.exceptions import ServiceUnavailable, UpstreamError, UpstreamTimeout
+
+log = structlog.get_logger(__name__)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_BACKOFF_BASE_SECONDS = 0.25
+_DEFAULT_RETRY_AFTER_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ContextNode:
+    id: str
+    title: str
+    body: str
+
+
+class ChatProvider(Protocol):
+    name: str
+
+    async def answer(self, message: str, context: Sequence[ContextNode]) -> str: ...
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words of two or more characters, in order."""
+    return [word.lower() for word in _WORD.findall(text) if len(word) > 1]
+
+
+def terms(text: str) -> set[str]:
+    return set(tokens(text))
+
+
+class LocalChatProvider:
+    """Answers with the sentences of the caller's most relevant nodes, cited by number."""
+
+    name = "local"
+
+    async def answer(self, message: str, context: Sequence[ContextNode]) -> str:
+        if not context:
+            return "I found nothing in your graph about that yet."
+        wanted = terms(message)
+        lines = []
+        for number, node in enumerate(context, start=1):
+            sentences = [s for s in split_multi(node.body) if s.strip()] or [node.title]
+            best = max(sentences, key=lambda sentence: len(terms(sentence) & wanted))
+            lines.append(f"- {node.title}: {best.strip()} [{number}]")
+        return "From your graph:\n" + "\n".join(lines)
+
+
+class _Message(BaseModel):
+    content: str
+
+
+class _Choice(BaseModel):
+    message: _Message
+
+
+class _Completion(BaseModel):
+    choices: list[_Choice]
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+class OpenAICompatibleProvider:
+    """POST {LLM_BASE_URL}/chat/completions on the shared client, with bounded retries.
+
+    Upstream failures become problems: timeout 504, unreachable or 5xx or malformed 502,
+    429 503 with `Retry-After`. The upstream's body never reaches the client or the logs.
+    """
+
+    name = "openai"
+    _SYSTEM = (
+        "You answer questions using only the user's notes below. Cite a note by its number "
+        "in brackets, like [1]. If the notes do not contain the answer, say so."
+    )
+
+    def __init__(self, client: httpx.AsyncClient, settings: Settings) -> None:
+        assert settings.llm_base_url is not None
+        self._client = client
+        self._url = f"{settings.llm_base_url}/chat/completions"
+        self._model = settings.llm_model
+        self._timeout = httpx.Timeout(settings.llm_timeout_seconds)
+        self._max_retries = settings.llm_max_retries
+        self._max_wait = settings.llm_max_retry_wait_seconds
+        self._headers = {}
+        if settings.llm_api_key is not None:
+            self._headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
+
+    async def answer(self, message: str, context: Sequence[ContextNode]) -> str:
+        notes = "\n\n".join(
+            f"[{number}] {node.title}\n{node.body}" for number, node in enumerate(context, 1)
+        )
+        payload = {
+            "model": self._model,
+            "messages": [
+                {"role": "system", "content": f"{self._SYSTEM}\n\nNotes:\n{notes or '(none)'}"},
+                {"role": "user", "content": message},
+            ],
+        }
+        response = await self._post(payload)
+        try:
+            completion = _Completion.model_validate_json(response.content)
+            content = completion.choices[0].message.content.strip()
+        except (ValidationError, IndexError):
+            content = ""
+        if not content:
+            log.warning("llm.malformed_response", status=response.status_code)
+            raise UpstreamError("The language model answered with something unusable.")
+        return content
+
+    def _backoff(self, attempt: int) -> float:
+        return float(_BACKOFF_BASE_SECONDS * 2**attempt + random.uniform(0, _BACKOFF_BASE_SECONDS))
+
+    async def _post(self, payload: Mapping[str, object]) -> httpx.Response:
+        attempt = 0
+        while True:
+            failure: Exception
+            wait = self._backoff(attempt)
+            try:
+                response = await self._client.post(
+                    self._url, json=payload, headers=self._headers, timeout=self._timeout
+                )
+            except httpx.TimeoutException:
+                # Waiting again would double the client's wait for a slow upstream.
+                log.warning("llm.upstream_failed", reason="timeout", attempt=attempt)
+                raise UpstreamTimeout("The language model did not answer in time.") from None
+            except httpx.TransportError as error:
+                log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
+                failure = UpstreamError("The language model could not be reached.")
+            else:
+                status = response.status_code
+                if status < 400:
+                    return response
+                log.warning("llm.upstream_failed", status=status, attempt=attempt)
+                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+                if status == 429:
+                    seconds = retry_after if retry_after is not None else wait
+                    if attempt >= self._max_retries or seconds > self._max_wait:
+                        raise ServiceUnavailable(
+                            "The language model is rate limited. Retry later.",
+                            retry_after=round(retry_after or _DEFAULT_RETRY_AFTER_SECONDS),
+                        )
+                    wait = seconds
+                    failure = ServiceUnavailable("The language model is rate limited.")
+                elif status >= 500:
+                    failure = UpstreamError(f"The language model failed (HTTP {status}).")
+                    if retry_after is not None:
+                        wait = retry_after
+                else:
+                    # 4xx other than 429: our request or credentials are wrong; retrying
+                    # cannot help. Reported as a 502 because the client did nothing wrong.
+                    raise UpstreamError(f"The language model refused the request (HTTP {status}).")
+            if attempt >= self._max_retries or wait > self._max_wait:
+                raise failure
+            await asyncio.sleep(wait)
+            attempt += 1
+
+
+def build_chat_provider(settings: Settings, client: httpx.AsyncClient) -> ChatProvider:
+    if settings.llm_provider == "openai":
+        return OpenAICompatibleProvider(client, settings)
+    return LocalChatProvider()
