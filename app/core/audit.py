@@ -14,7 +14,7 @@ import functools
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import aclosing, contextmanager, nullcontext
+from contextlib import aclosing, contextmanager
 from typing import Any, ParamSpec, TypeVar, overload
 
 import sentry_sdk
@@ -60,14 +60,25 @@ def _safe(action: Callable[[], Any]) -> Any:
         return None  # auditing must never fail the audited call
 
 
+def _shown(name: str, value: Any) -> str:
+    return REDACTED if is_sensitive_key(name) else repr(value)[:_MAX_VALUE_LENGTH]
+
+
 def _arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    bound = inspect.signature(func).bind_partial(*args, **kwargs)
-    values = {}
+    signature = inspect.signature(func)
+    bound = signature.bind_partial(*args, **kwargs)
+    values: dict[str, Any] = {}
     for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
         if name in ("self", "cls"):
             continue
-        text = REDACTED if is_sensitive_key(name) else repr(value)
-        values[name] = text[:_MAX_VALUE_LENGTH]
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            # Redact each keyword by its own name: `**options` may carry a password.
+            values.update({key: _shown(key, item) for key, item in value.items()})
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            values[name] = f"[{len(value)} positional values omitted]"
+        else:
+            values[name] = _shown(name, value)
     return values
 
 
@@ -113,9 +124,24 @@ class _Call:
 
 @contextmanager
 def _span(service: str, method: str) -> Iterator[None]:
+    """A Sentry child span around the call; any failure of Sentry's is swallowed."""
     span = _safe(lambda: sentry_sdk.start_span(op=SPAN_OP, name=f"{service}.{method}"))
-    with span if span is not None else nullcontext():
+    entered = span is not None and _safe(span.__enter__) is not None
+    try:
         yield
+    except BaseException as error:
+        if entered:
+            _exit_span(span, error)
+        raise
+    if entered:
+        _exit_span(span, None)
+
+
+def _exit_span(span: Any, error: BaseException | None) -> None:
+    if error is None:
+        _safe(lambda: span.__exit__(None, None, None))
+    else:
+        _safe(lambda: span.__exit__(type(error), error, error.__traceback__))
 
 
 def _wrap(service: str, method: str, func: Callable[P, Any], log_args: bool) -> Callable[P, Any]:
@@ -126,10 +152,11 @@ def _wrap(service: str, method: str, func: Callable[P, Any], log_args: bool) -> 
             call = _Call(service, method, func, log_args, args, kwargs)
             count = 0
             try:
-                async with aclosing(func(*args, **kwargs)) as items:
-                    async for item in items:
-                        count += 1
-                        yield item
+                with _span(service, method):
+                    async with aclosing(func(*args, **kwargs)) as items:
+                        async for item in items:
+                            count += 1
+                            yield item
             except GeneratorExit:
                 call.success(items=count, closed_early=True)  # the consumer stopped early
                 raise

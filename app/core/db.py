@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     asyncio.TimeoutError,
-    OSError,
+    socket.gaierror,  # the database host name does not resolve
 )
 
 
@@ -39,7 +40,7 @@ def create_engine(database_url: str, *, timeout_seconds: float = 10.0) -> AsyncE
         if url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = _create_async_engine(url, connect_args={"timeout": timeout_seconds})
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
     return _create_async_engine(
         url,
@@ -49,11 +50,17 @@ def create_engine(database_url: str, *, timeout_seconds: float = 10.0) -> AsyncE
     )
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: Any) -> None:
+def _configure_sqlite_connection(dbapi_connection: Any, _: Any) -> None:
     # SQLite ignores foreign keys (and ON DELETE CASCADE) unless asked, per connection.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLite's lower() (behind ILIKE) folds ASCII only; PostgreSQL folds every letter.
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -17,6 +17,7 @@ from app.routers.deps import (
 from app.schemas.graph import (
     PAGE_DEFAULT,
     PAGE_MAX,
+    SINGLE_LINE,
     EdgeOut,
     NeighbourOut,
     NodeCreate,
@@ -38,6 +39,12 @@ IfMatch = Annotated[
     str | None,
     Header(max_length=1000, description="ETag from a previous read; a stale one gives 412."),
 ]
+
+
+def _none_match_hits(header: str, tag: str) -> bool:
+    """RFC 9110 If-None-Match: `*`, or any listed tag equal under weak comparison."""
+    candidates = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in candidates or tag in candidates
 
 
 @router.post(
@@ -62,7 +69,13 @@ async def list_nodes(
     page: PageDep,
     tag: Annotated[Tag | None, Query(description="Only nodes with this tag.")] = None,
     q: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="Text in title or body.")
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            pattern=SINGLE_LINE,
+            description="Text in title or body (case-insensitive).",
+        ),
     ] = None,
 ) -> Page[NodeOut]:
     nodes, next_cursor = await node_service.list_nodes(
@@ -88,7 +101,7 @@ async def get_node(
 ) -> NodeOut | Response:
     node = await node_service.get(session, owner_id=user_id, node_id=node_id)
     tag = etag(node)
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+    if if_none_match is not None and _none_match_hits(if_none_match, tag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
     response.headers["ETag"] = tag
     return NodeOut.model_validate(node)

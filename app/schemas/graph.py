@@ -28,8 +28,18 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
-Body = Annotated[str, StringConstraints(max_length=BODY_MAX)]
+# No control characters (PostgreSQL refuses NUL in text; none has a place in a title). A
+# body may hold tabs and line breaks.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+Title = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=TITLE_MAX, pattern=SINGLE_LINE
+    ),
+]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX, pattern=MULTI_LINE)]
 Tag = Annotated[
     str,
     StringConstraints(

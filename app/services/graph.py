@@ -56,6 +56,12 @@ def _node_not_found() -> NotFound:
     return NotFound("There is no node with this id.")
 
 
+def _changed_concurrently() -> PreconditionFailed:
+    # Another transaction updated or deleted the row between our read and our write (the
+    # version column caught it). Fetching it again tells the client which.
+    return PreconditionFailed("The node was changed concurrently; fetch it again.")
+
+
 @audited
 class NodeService:
     async def create(self, session: AsyncSession, *, owner_id: str, data: NodeCreate) -> Node:
@@ -115,8 +121,7 @@ class NodeService:
         try:
             await session.flush()
         except StaleDataError:
-            # Another transaction updated the row between our read and our write.
-            raise PreconditionFailed("The node was changed concurrently; fetch it again.") from None
+            raise _changed_concurrently() from None
         return node
 
     async def delete(
@@ -132,7 +137,10 @@ class NodeService:
         if node is None:
             raise _node_not_found()
         _check_precondition(node, if_match)
-        await repository.delete(node)
+        try:
+            await repository.delete(node)
+        except StaleDataError:
+            raise _changed_concurrently() from None
 
     async def list_edges(
         self,
@@ -195,7 +203,8 @@ class EdgeService:
         try:
             return await edges.add(edge)
         except IntegrityError:
-            # A concurrent request created the same edge (or deleted a node) since we checked.
+            # Since our checks, a concurrent request created the same edge or deleted one
+            # of the nodes; retrying gives the precise answer (409 with the id, or 404).
             raise Conflict("The edge conflicts with a concurrent change; retry.") from None
 
     async def get(self, session: AsyncSession, *, owner_id: str, edge_id: uuid.UUID) -> Edge:

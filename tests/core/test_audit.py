@@ -49,6 +49,12 @@ class LoginService:
         return True
 
 
+@audited(log_args=True)
+class OptionsService:
+    def configure(self, name: str, *values: str, **options: str) -> None:
+        return None
+
+
 @pytest.fixture(autouse=True)
 def _json_logs(settings_factory: SettingsFactory) -> None:
     configure_logging(settings_factory())
@@ -139,3 +145,26 @@ async def test_a_failing_audit_never_fails_the_call(monkeypatch: pytest.MonkeyPa
 
     assert await SampleService().fetch("still works") == "STILL WORKS"
     assert SampleService().add(1, 1) == 2
+
+
+def test_variadic_arguments_are_redacted_by_their_own_names(logs: LogReader) -> None:
+    OptionsService().configure("db", "hunter2-positional", password="hunter2", region="eu")
+
+    call = audit_lines(logs)[0]
+    assert call["args"] == {
+        "name": "'db'",
+        "values": "[1 positional values omitted]",
+        "password": "[redacted]",
+        "region": "'eu'",
+    }
+    assert "hunter2" not in logs.text
+
+
+async def test_a_failing_sentry_span_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_span(**_: Any) -> Any:
+        raise RuntimeError("sentry down")
+
+    monkeypatch.setattr(audit.sentry_sdk, "start_span", broken_span)
+
+    assert await SampleService().fetch("x") == "X"
+    assert [item async for item in SampleService().stream(2)] == [0, 1]

@@ -19,7 +19,7 @@ SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 SECRET = SETTINGS.jwt_secret.get_secret_value()
 
 
-def _token(**overrides: object) -> str:
+def _token(key: str = SECRET, **overrides: object) -> str:
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": "alice",
@@ -30,7 +30,7 @@ def _token(**overrides: object) -> str:
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+    return jwt.encode(claims, key, algorithm="HS256")
 
 
 def test_round_trip() -> None:

@@ -76,9 +76,18 @@ async def test_edge_to_a_missing_node_is_a_404_pointing_at_it(graph_client: Asyn
 
 @pytest.mark.parametrize(
     "change",
-    [{"relation": ""}, {"relation": "r" * 65}, {"weight": -1}, {"weight": "NaN"}, {"extra": 1}],
+    [
+        ({"relation": ""}, "#/relation"),
+        ({"relation": "r" * 65}, "#/relation"),
+        ({"weight": -1}, "#/weight"),
+        ({"weight": "NaN"}, "#/weight"),
+        ({"extra": 1}, "#/extra"),
+    ],
 )
-async def test_invalid_edges_are_422(graph_client: AsyncClient, change: dict[str, Any]) -> None:
+async def test_invalid_edges_are_422(
+    graph_client: AsyncClient, change: tuple[dict[str, Any], str]
+) -> None:
+    change, pointer = change
     a, b = await two_nodes(graph_client)
     body: dict[str, Any] = {"source_id": a["id"], "target_id": b["id"], "relation": "r"}
     body.update(change)
@@ -86,6 +95,8 @@ async def test_invalid_edges_are_422(graph_client: AsyncClient, change: dict[str
     response = await graph_client.post("/v1/edges", json=body, headers=ALICE)
 
     assert response.status_code == 422
+    assert response.json()["type"] == "/problems/validation-error"
+    assert [error["pointer"] for error in response.json()["errors"]] == [pointer]
 
 
 async def test_node_edges_by_direction_and_neighbours(graph_client: AsyncClient) -> None:
@@ -137,3 +148,33 @@ async def test_delete_edge_then_it_is_gone(graph_client: AsyncClient) -> None:
     assert deleted.status_code == 204
     assert again.status_code == 404
     assert (await graph_client.get(f"/v1/nodes/{a['id']}", headers=ALICE)).status_code == 200
+
+
+async def test_node_edges_paginate_with_cursors(graph_client: AsyncClient) -> None:
+    hub = await create_node(graph_client, ALICE, title="hub")
+    created = []
+    for i in range(5):
+        spoke = await create_node(graph_client, ALICE, title=f"s{i}")
+        edge = await graph_client.post(
+            "/v1/edges",
+            json={"source_id": hub["id"], "target_id": spoke["id"], "relation": "r"},
+            headers=ALICE,
+        )
+        created.append(edge.json()["id"])
+
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    while True:
+        page = (
+            await graph_client.get(f"/v1/nodes/{hub['id']}/edges", params=params, headers=ALICE)
+        ).json()
+        seen.extend(edge["id"] for edge in page["items"])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    neighbours = (
+        await graph_client.get(f"/v1/nodes/{hub['id']}/neighbours?limit=3", headers=ALICE)
+    ).json()
+
+    assert seen == list(reversed(created))
+    assert len(neighbours) == 3

@@ -267,3 +267,117 @@ async def test_self_loops_are_allowed(graph_client: AsyncClient) -> None:
     )
 
     assert response.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path_suffix", "body", "params"),
+    [
+        ("POST", "", {"title": "a\u0000b"}, None),
+        ("POST", "", {"title": "ok", "body": "nul \u0000 inside"}, None),
+        ("GET", "", None, {"q": "a\u0000b"}),
+    ],
+)
+async def test_control_characters_are_a_422_on_every_backend(
+    graph_client: AsyncClient,
+    method: str,
+    path_suffix: str,
+    body: dict[str, Any] | None,
+    params: dict[str, Any] | None,
+) -> None:
+    response = await graph_client.request(
+        method, f"/v1/nodes{path_suffix}", json=body, params=params, headers=ALICE
+    )
+
+    assert response.status_code == 422
+
+
+async def test_body_keeps_tabs_and_line_breaks(graph_client: AsyncClient) -> None:
+    node = await create_node(graph_client, ALICE, body="line one\n\tline two\r\n")
+
+    assert node["body"] == "line one\n\tline two\r\n"
+
+
+async def test_search_folds_case_beyond_ascii(graph_client: AsyncClient) -> None:
+    await create_node(graph_client, ALICE, title="Ärger im Büro")
+    await create_node(graph_client, ALICE, title="ΣΟΦΊΑ")
+
+    umlaut = (await graph_client.get("/v1/nodes", params={"q": "ärger"}, headers=ALICE)).json()
+    greek = (await graph_client.get("/v1/nodes", params={"q": "σοφία"}, headers=ALICE)).json()
+
+    assert [n["title"] for n in umlaut["items"]] == ["Ärger im Büro"]
+    assert [n["title"] for n in greek["items"]] == ["ΣΟΦΊΑ"]
+
+
+async def test_delete_with_the_current_etag_succeeds(graph_client: AsyncClient) -> None:
+    node = await create_node(graph_client, ALICE)
+    tag = (await graph_client.get(f"/v1/nodes/{node['id']}", headers=ALICE)).headers["etag"]
+
+    response = await graph_client.delete(
+        f"/v1/nodes/{node['id']}", headers={**ALICE, "If-Match": tag}
+    )
+
+    assert response.status_code == 204
+
+
+@pytest.mark.parametrize("header", ["*", 'W/"{tag}"', '"other", "{tag}"'])
+async def test_if_none_match_forms(graph_client: AsyncClient, header: str) -> None:
+    node = await create_node(graph_client, ALICE)
+    tag = (await graph_client.get(f"/v1/nodes/{node['id']}", headers=ALICE)).headers["etag"]
+
+    response = await graph_client.get(
+        f"/v1/nodes/{node['id']}",
+        headers={**ALICE, "If-None-Match": header.format(tag=tag.strip('"'))},
+    )
+
+    assert response.status_code == 304
+
+
+async def test_patch_moves_updated_at_forward(graph_client: AsyncClient) -> None:
+    from datetime import datetime
+
+    node = await create_node(graph_client, ALICE, title="v1")
+
+    updated = (
+        await graph_client.patch(f"/v1/nodes/{node['id']}", json={"title": "v2"}, headers=ALICE)
+    ).json()
+
+    assert datetime.fromisoformat(updated["updated_at"]) > datetime.fromisoformat(
+        node["updated_at"]
+    )
+    assert updated["created_at"] == node["created_at"]
+
+
+async def test_search_and_edges_never_cross_users(graph_client: AsyncClient) -> None:
+    alices = await create_node(graph_client, ALICE, title="private diary")
+    bobs = await create_node(graph_client, BOB, title="bob's node")
+
+    search = (await graph_client.get("/v1/nodes", params={"q": "private"}, headers=BOB)).json()
+    mixed = await graph_client.post(
+        "/v1/edges",
+        json={"source_id": bobs["id"], "target_id": alices["id"], "relation": "spy"},
+        headers=BOB,
+    )
+
+    assert search["items"] == []
+    assert mixed.status_code == 404
+    assert mixed.json()["errors"] == [
+        {"detail": "There is no node with this id.", "pointer": "#/target_id"}
+    ]
+
+
+async def test_a_failed_commit_is_a_503_and_stores_nothing(
+    graph_client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async def commit_fails(self: AsyncSession) -> None:
+        raise OperationalError("COMMIT", {}, ConnectionResetError("connection lost"))
+
+    monkeypatch.setattr(AsyncSession, "commit", commit_fails)
+    response = await graph_client.post("/v1/nodes", json={"title": "lost"}, headers=ALICE)
+    monkeypatch.undo()
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert (await graph_client.get("/v1/nodes", headers=ALICE)).json()["items"] == []

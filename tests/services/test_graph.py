@@ -77,3 +77,37 @@ async def test_owner_scoping_and_duplicates_in_the_service(
             await node_service.get(session, owner_id="bob", node_id=a.id)
         with pytest.raises(NotFound):
             await node_service.delete(session, owner_id="bob", node_id=a.id)
+
+
+async def test_deleting_a_node_deleted_meanwhile_is_a_404_not_a_500(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        node = await node_service.create(session, owner_id="alice", data=NodeCreate(title="v1"))
+        await session.commit()
+
+    async with sessions() as first, sessions() as second:
+        await node_service.get(first, owner_id="alice", node_id=node.id)
+        await node_service.get(second, owner_id="alice", node_id=node.id)
+        await node_service.delete(first, owner_id="alice", node_id=node.id)
+        await first.commit()
+        with pytest.raises(NotFound):
+            await node_service.delete(second, owner_id="alice", node_id=node.id)
+        await second.rollback()
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from app.models import Base
+
+    engine = create_engine(database_url)
+    await migrate(engine)
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+        )
+    await engine.dispose()
+
+    assert differences == []
