@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +15,7 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
+from taskiq import InMemoryBroker
 
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate
@@ -24,10 +26,14 @@ from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
-from app.routers import ai, edges, health, nodes, problems
+from app.routers import ai, edges, health, jobs, nodes, problems
 from app.services.analysis import language_identifier
+from app.worker.broker import build_broker
+from app.worker.queue import TaskiqJobQueue
 
 log = structlog.get_logger(__name__)
+
+JOB_DRAIN_SECONDS = 20.0
 
 
 class GraphNodeAPI(FastAPI):
@@ -70,6 +76,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
+    broker = app.state.broker
+    # In-process broker: jobs run here, on this app's database. A real broker's workers
+    # open their own (app/worker/main.py).
+    broker.state.session_factory = app.state.session_factory
+    await broker.startup()
+    app.state.job_queue = TaskiqJobQueue(broker, settings)
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -79,6 +91,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if isinstance(broker, InMemoryBroker):
+            # Let jobs running in this process finish (bounded) before the database closes.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(broker.wait_all(), JOB_DRAIN_SECONDS)
+        await broker.shutdown()
         await app.state.http_client.aclose()
         await app.state.engine.dispose()
         log.info("app.stopped")
@@ -98,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled
     app.edge_middleware = [
         Middleware(RequestContextMiddleware),
@@ -114,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router)
     app.include_router(nodes.router)
     app.include_router(edges.router)
+    app.include_router(jobs.router)
     app.include_router(ai.router)
     return app
 

@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     database_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     database_auto_migrate: bool | None = None
     broker_url: str = "memory://"
+    broker_queue: str = Field(default="graphnode-jobs", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    broker_redelivery_seconds: int = Field(default=600, ge=1, le=86_400)
+    job_max_attempts: int = Field(default=3, ge=1, le=20)
+    job_retry_base_seconds: float = Field(default=1.0, ge=0, le=300)
 
     sentry_dsn: str | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)

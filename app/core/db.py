@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from app.errors.exceptions import ServiceUnavailable
 
+_AFTER_COMMIT = "graphnode_after_commit"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 DATABASE_RETRY_AFTER_SECONDS = 5
 
@@ -86,6 +87,8 @@ async def unit_of_work(
         try:
             yield session
             await session.commit()
+            for callback in session.info.pop(_AFTER_COMMIT, []):
+                await callback()
         except BaseException as error:
             await _rollback_quietly(session)
             if isinstance(error, Exception) and is_outage(error):
@@ -94,6 +97,14 @@ async def unit_of_work(
                     retry_after=DATABASE_RETRY_AFTER_SECONDS,
                 ) from error
             raise
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run `callback` once the unit of work has committed (e.g. enqueue a stored job).
+
+    It runs before the response is sent: an exception it raises is the client's answer.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

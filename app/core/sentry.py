@@ -22,6 +22,9 @@ Component = Literal["api", "worker"]
 
 # Our problem handlers log each 5xx they report; that line must not become a second event.
 HANDLED_ERRORS_LOGGER = "graphnode.errors"
+# taskiq logs every task exception ("Exception found while executing function.") before
+# the job runner has decided whether it is final: our runner reports it, once.
+TASKIQ_RECEIVER_LOGGER = "taskiq.receiver.receiver"
 
 # Liveness, readiness and documentation requests are never traced.
 _UNTRACED_PATHS = re.compile(r"^/(healthz|readyz|docs|redoc|openapi\.json|problems)(/|$)")
@@ -134,6 +137,7 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     )
     sentry_sdk.get_global_scope().set_tag("component", component)
     ignore_logger(HANDLED_ERRORS_LOGGER)
+    ignore_logger(TASKIQ_RECEIVER_LOGGER)
     return True
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import and_, delete, exists, or_, select, true
+from sqlalchemy import and_, delete, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -103,6 +103,21 @@ class NodeRepository:
             .limit(limit)
         )
         return list((await self.session.execute(statement)).scalars())
+
+    async def by_titles(self, owner_id: str, titles: Sequence[str]) -> dict[str, Node]:
+        """The caller's nodes whose title is one of `titles` (any case), by lower-cased title."""
+        if not titles:
+            return {}
+        lowered = sorted({title.lower() for title in titles})
+        result = await self.session.execute(
+            select(Node)
+            .where(Node.owner_id == owner_id, func.lower(Node.title).in_(lowered))
+            .order_by(Node.created_at)
+        )
+        found: dict[str, Node] = {}
+        for node in result.scalars():
+            found.setdefault(node.title.lower(), node)
+        return found
 
     async def delete(self, node: Node) -> None:
         # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.

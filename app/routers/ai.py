@@ -11,6 +11,7 @@ from app.core.config import Settings
 from app.errors.exceptions import PayloadTooLarge
 from app.errors.openapi import problem_responses
 from app.routers.deps import CurrentUser, SessionDep
+from app.schemas.graph import NON_BLANK_MULTI_LINE
 from app.services.analysis import text_analysis_service
 from app.services.chat import chat_service
 
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/v1/ai", tags=["ai"])
 _MAX_BYTES_PER_CHAR = 4
 _JSON_OVERHEAD_BYTES = 1024
 
-NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
+# Not blank, and no control characters but tab and line breaks (PostgreSQL refuses NUL).
+NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=NON_BLANK_MULTI_LINE)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -74,7 +76,7 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _check_text_size(text: str, settings: Settings) -> None:
+def check_text_size(text: str, settings: Settings) -> None:
     if len(text) > settings.ai_max_text_chars:
         raise PayloadTooLarge(
             f"The text has {len(text)} characters; the limit is {settings.ai_max_text_chars}.",
@@ -114,7 +116,7 @@ async def ai_info(request: Request) -> AiInfo:
 async def lightweight_analyze(
     data: AnalyzeRequest, request: Request, user_id: CurrentUser
 ) -> AnalysisOut:
-    _check_text_size(data.text, _settings(request))
+    check_text_size(data.text, _settings(request))
     analysis = await text_analysis_service.analyze(data.text)
     return AnalysisOut(
         language=analysis.language,
@@ -138,7 +140,7 @@ async def lightweight_analyze(
 async def chat(
     data: ChatRequest, request: Request, session: SessionDep, user_id: CurrentUser
 ) -> ChatReplyOut:
-    _check_text_size(data.message, _settings(request))
+    check_text_size(data.message, _settings(request))
     reply = await chat_service.reply(
         session, owner_id=user_id, message=data.message, provider=request.app.state.chat_provider
     )

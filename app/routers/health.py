@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from app.core.db import ping
 from app.errors.exceptions import ServiceUnavailable
 from app.errors.openapi import problem_responses
+from app.worker.broker import ping_broker
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
@@ -48,13 +49,18 @@ async def healthz(request: Request) -> Health:
     responses=problem_responses(503),
 )
 async def readyz(request: Request) -> Readiness:
+    probes = {
+        "database": ping(request.app.state.engine),
+        "broker": ping_broker(request.app.state.broker),
+    }
     checks: dict[str, Literal["ok", "unavailable"]] = {}
-    try:
-        await asyncio.wait_for(ping(request.app.state.engine), READINESS_TIMEOUT_SECONDS)
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means "not ready", never a 500
-        log.warning("readiness.check_failed", check="database", error_type=type(exc).__name__)
-        checks["database"] = "unavailable"
+    for name, probe in probes.items():
+        try:
+            await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+            checks[name] = "ok"
+        except Exception as exc:  # any failure means "not ready", never a 500
+            log.warning("readiness.check_failed", check=name, error_type=type(exc).__name__)
+            checks[name] = "unavailable"
     if "unavailable" in checks.values():
         # Probes repeat every few seconds: the warning above is the signal, not an event.
         raise ServiceUnavailable(

@@ -32,6 +32,10 @@ def _unique(tags: list[str]) -> list[str]:
 # body may hold tabs and line breaks.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# The same, with at least one character that is not white space (no look-ahead: the
+# pattern must also be valid for pydantic's Rust engine and JSON Schema).
+_TEXT_CHAR = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+NON_BLANK_MULTI_LINE = rf"^{_TEXT_CHAR}*[^\s\x00-\x1f\x7f]{_TEXT_CHAR}*$"
 
 Title = Annotated[
     str,

@@ -71,7 +71,7 @@ def analyze_text(text: str) -> Analysis:
     """Analyse `text` (CPU-bound; call it from a worker thread)."""
     language, confidence = language_identifier().classify(text)
     words = len(_WORD.findall(text))
-    sentences = sum(1 for sentence in split_multi(text) if sentence.strip())
+    sentence_count = len(sentences(text))
     keywords = _terms(text, language, max_words=1)
     phrases = [(term, score) for term, score in _terms(text, language, max_words=3) if " " in term]
     return Analysis(
@@ -79,7 +79,7 @@ def analyze_text(text: str) -> Analysis:
         language_confidence=round(float(confidence), 4),
         characters=len(text),
         words=words,
-        sentences=sentences,
+        sentences=sentence_count,
         reading_time_seconds=math.ceil(words * 60 / WORDS_PER_MINUTE),
         keywords=_ranked(keywords),
         key_phrases=_ranked(phrases),
@@ -93,3 +93,20 @@ class TextAnalysisService:
 
 
 text_analysis_service = TextAnalysisService()
+
+
+def extract_concepts(text: str, *, limit: int) -> list[str]:
+    """The text's key terms (1-2 words), most relevant first (CPU-bound)."""
+    language, _ = language_identifier().classify(text)
+    concepts: list[str] = []
+    seen: set[str] = set()
+    for term, _score in _terms(text, str(language), max_words=2):
+        key = term.lower()
+        if key not in seen:
+            seen.add(key)
+            concepts.append(term)
+    return concepts[:limit]
+
+
+def sentences(text: str) -> list[str]:
+    return [sentence.strip() for sentence in split_multi(text) if sentence.strip()]

@@ -20,7 +20,7 @@ async def test_readyz_is_ok_when_the_database_answers(client: AsyncClient) -> No
     response = await client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
 
 
 async def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
@@ -39,7 +39,7 @@ async def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
     assert response.headers["retry-after"] == "5"
     body = response.json()
     assert body["type"] == "/problems/service-unavailable"
-    assert body["checks"] == {"database": "unavailable"}
+    assert body["checks"] == {"database": "unavailable", "broker": "ok"}
     (failed_check,) = logs.events("readiness.check_failed")
     assert failed_check["check"] == "database"
     assert "pw-x1" not in logs.text
@@ -51,4 +51,4 @@ async def test_readyz_against_real_postgres(client_factory: ClientFactory) -> No
     response = await client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json()["checks"] == {"database": "ok"}
+    assert response.json()["checks"]["database"] == "ok"

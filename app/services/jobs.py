@@ -1,0 +1,134 @@
+"""Jobs: submitted over HTTP, stored first, then sent to the worker; run by the worker."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.audit import audited
+from app.core.context import current
+from app.core.db import after_commit
+from app.errors.exceptions import NotFound, ServiceUnavailable
+from app.models import Job, utcnow
+from app.repositories.jobs import JobRepository
+
+EXTRACT_GRAPH = "extract-graph"
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+FINISHED = frozenset({SUCCEEDED, FAILED})
+_SEND_RETRY_AFTER_SECONDS = 10
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, job: Job) -> None: ...
+
+
+def job_problem(
+    job: Job, *, type_: str, title: str, status: int, detail: str, event_id: str | None = None
+) -> dict[str, Any]:
+    problem: dict[str, Any] = {
+        "type": type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": f"/v1/ai/jobs/{job.id}",
+        "correlation_id": job.correlation_id,
+    }
+    if event_id is not None:
+        problem["event_id"] = event_id
+    return problem
+
+
+@audited
+class JobService:
+    async def submit(
+        self, session: AsyncSession, *, owner_id: str, kind: str, text: str, queue: JobQueue
+    ) -> Job:
+        """Store the job; send it once the unit of work has committed.
+
+        If sending fails the job is marked failed (never silently lost) and the client
+        gets a 503 problem.
+        """
+        context = current()
+        job = Job(
+            id=uuid.uuid4(),
+            owner_id=owner_id,
+            kind=kind,
+            status=QUEUED,
+            input_text=text,
+            attempts=0,
+            correlation_id=context.correlation_id if context else None,
+            created_at=utcnow(),
+        )
+        await JobRepository.from_session(session).add(job)
+
+        async def send() -> None:
+            try:
+                await queue.enqueue(job)
+            except Exception as error:
+                unavailable = ServiceUnavailable(
+                    "The job queue is unavailable; the job was not started. Retry later.",
+                    retry_after=_SEND_RETRY_AFTER_SECONDS,
+                    job_id=str(job.id),
+                )
+                job.status = FAILED
+                job.finished_at = utcnow()
+                job.problem = job_problem(
+                    job,
+                    type_=unavailable.problem_type.uri,
+                    title=unavailable.problem_type.title,
+                    status=unavailable.status_code,
+                    detail=unavailable.detail,
+                )
+                # The unit of work has committed already: record the failure in its own
+                # transaction, then answer the client.
+                await session.commit()
+                raise unavailable from error
+
+        after_commit(session, send)
+        return job
+
+    async def get(self, session: AsyncSession, *, owner_id: str, job_id: uuid.UUID) -> Job:
+        job = await JobRepository.from_session(session).get(owner_id, job_id)
+        if job is None:
+            raise NotFound("There is no job with this id.")
+        return job
+
+    async def start(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
+        """Mark the job running and count the attempt; None if there is nothing to do.
+
+        A redelivered message whose job already finished is skipped: that is what makes
+        at-least-once delivery safe.
+        """
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        if job is None or job.status in FINISHED:
+            return None
+        job.status = RUNNING
+        job.attempts += 1
+        job.started_at = utcnow()
+        job.problem = None
+        return job
+
+    async def succeed(
+        self, session: AsyncSession, *, job_id: uuid.UUID, result: dict[str, Any]
+    ) -> None:
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        if job is None or job.status in FINISHED:
+            raise RuntimeError("the job finished in another delivery meanwhile")
+        job.status = SUCCEEDED
+        job.result = result
+        job.finished_at = utcnow()
+
+    async def fail(
+        self, session: AsyncSession, *, job_id: uuid.UUID, problem: dict[str, Any]
+    ) -> None:
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        if job is None or job.status in FINISHED:
+            return
+        job.status = FAILED
+        job.problem = problem
+        job.finished_at = utcnow()
+
+
+job_service = JobService()

@@ -1,0 +1,93 @@
+"""The taskiq broker chosen by BROKER_URL, with our middleware and tasks registered."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+from taskiq import AsyncBroker, InMemoryBroker
+
+from app.core.config import Settings, SettingsError
+from app.worker.middleware import ContextPropagationMiddleware
+from app.worker.tasks import register_tasks
+
+CONSUMER_GROUP = "graphnode-workers"
+
+# `messaging.system` values as Sentry's Queues page knows them.
+_SYSTEMS = {
+    "memory": "taskiq-inmemory",
+    "redis": "redis",
+    "rediss": "redis",
+    "amqp": "rabbitmq",
+    "amqps": "rabbitmq",
+    "sqs": "aws_sqs",
+}
+
+
+def messaging_system(settings: Settings) -> str:
+    return _SYSTEMS[urlsplit(settings.broker_url).scheme]
+
+
+def _transport(settings: Settings) -> AsyncBroker:
+    scheme = urlsplit(settings.broker_url).scheme
+    if scheme == "memory":
+        return InMemoryBroker()
+    if scheme in ("redis", "rediss"):
+        from taskiq_redis import RedisStreamBroker
+
+        # Streams with a consumer group: a message is acknowledged after the task ran, and
+        # one left unacknowledged (its worker died) is claimed by another worker later.
+        return RedisStreamBroker(
+            url=settings.broker_url,
+            queue_name=settings.broker_queue,
+            consumer_group_name=CONSUMER_GROUP,
+            idle_timeout=settings.broker_redelivery_seconds * 1000,
+        )
+    if scheme in ("amqp", "amqps"):
+        from taskiq_aio_pika import AioPikaBroker, Queue
+
+        # A durable quorum queue; messages are acknowledged after the task ran, and
+        # RabbitMQ redelivers those of a connection that closed without acknowledging.
+        return AioPikaBroker(
+            url=settings.broker_url, task_queues=[Queue(name=settings.broker_queue)]
+        )
+    try:
+        from taskiq_aio_sqs import SQSBroker
+    except ImportError:
+        raise SettingsError(
+            "invalid setting BROKER_URL: sqs:// needs the sqs extra "
+            "(pip install 'graphnode-api[sqs]')"
+        ) from None
+    # sqs://<region>[?endpoint_url=http://localhost:4566]; credentials come from the usual
+    # AWS sources (environment, instance role). Visibility timeout = redelivery delay.
+    parts = urlsplit(settings.broker_url)
+    endpoint = dict(parse_qsl(parts.query)).get("endpoint_url")
+    broker: AsyncBroker = SQSBroker(
+        sqs_queue_name=settings.broker_queue,
+        endpoint_url=endpoint,
+        region_name=parts.hostname or "us-east-1",
+        visibility_timeout=settings.broker_redelivery_seconds,
+    )
+    return broker
+
+
+def build_broker(settings: Settings) -> AsyncBroker:
+    broker = _transport(settings)
+    broker.add_middlewares(ContextPropagationMiddleware())
+    broker.state.settings = settings
+    broker.state.messaging_system = messaging_system(settings)
+    register_tasks(broker)
+    return broker
+
+
+async def ping_broker(broker: AsyncBroker) -> None:
+    """Raise if the broker cannot be reached (used by /readyz)."""
+    pool = getattr(broker, "connection_pool", None)
+    if pool is not None:  # Redis
+        from redis.asyncio import Redis
+
+        async with Redis(connection_pool=pool) as client:
+            await client.ping()
+        return
+    connection = getattr(broker, "write_conn", None)
+    if connection is not None and connection.is_closed:  # RabbitMQ
+        raise ConnectionError("the RabbitMQ connection is closed")

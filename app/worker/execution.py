@@ -1,0 +1,180 @@
+"""Consumer side: one message = one job run, in the originating request's context and trace.
+
+Each message runs in *fresh* Sentry scopes (the in-process broker copies the HTTP request's
+context into the task, and its scope would otherwise rename the job's transaction), binds
+the validated labels with `bind_request_context` (so audit lines carry the request's
+correlation id and user), continues the producer's trace, and opens a transaction named
+after the task with a `queue.process` span carrying the messaging data of Sentry's Queues
+page. Transient failures are retried with backoff up to JOB_MAX_ATTEMPTS; a job that fails
+for good is marked failed with its problem and reported once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sentry_sdk
+import structlog
+from sentry_sdk.scope import Scope, ScopeType, use_isolation_scope, use_scope
+from sentry_sdk.tracing import Span, Transaction, TransactionSource
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq import Context
+
+from app.core.config import Settings
+from app.core.context import bind_request_context, set_user_id
+from app.core.db import is_outage
+from app.core.sentry import HANDLED_ERRORS_LOGGER
+from app.core.tracking import error_tracking
+from app.errors.exceptions import AppError, InternalError, ServiceUnavailable
+from app.models import Job
+from app.services.extraction import graph_extraction_service
+from app.services.jobs import job_problem, job_service
+from app.worker.labels import JobLabels, now_ms
+
+TASK_OP = "queue.task.taskiq"
+PROCESS_OP = "queue.process"
+
+log = structlog.get_logger("graphnode.worker")
+error_log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
+
+
+@contextmanager
+def fresh_sentry_scopes() -> Iterator[None]:
+    with use_isolation_scope(Scope(ty=ScopeType.ISOLATION)), use_scope(Scope(ty=ScopeType.CURRENT)):
+        yield
+
+
+@contextmanager
+def job_transaction(
+    context: Context, parsed: JobLabels, settings: Settings, system: str
+) -> Iterator[tuple[Transaction, Span]]:
+    message = context.message
+    transaction = sentry_sdk.continue_trace(
+        parsed.trace_headers, op=TASK_OP, name=message.task_name, source=TransactionSource.TASK
+    )
+    with (
+        sentry_sdk.start_transaction(transaction),
+        sentry_sdk.start_span(op=PROCESS_OP, name=message.task_name) as span,
+    ):
+        span.set_data("messaging.message.id", message.task_id)
+        span.set_data("messaging.destination.name", settings.broker_queue)
+        span.set_data("messaging.system", system)
+        body = context.broker.formatter.dumps(message).message
+        span.set_data("messaging.message.body.size", len(body))
+        if parsed.enqueued_at_ms is not None:
+            latency = max(0, now_ms() - parsed.enqueued_at_ms)
+            span.set_data("messaging.message.receive.latency", latency)
+        yield transaction, span
+
+
+def _is_transient(error: BaseException) -> bool:
+    return is_outage(error) or isinstance(error, ServiceUnavailable | ConnectionError)
+
+
+def _problem_for(job: Job, error: BaseException, event_id: str | None) -> dict[str, object]:
+    if isinstance(error, AppError) and error.status_code < 500:
+        kind, detail = error.problem_type, error.detail
+    elif _is_transient(error):
+        kind = ServiceUnavailable.problem_type
+        detail = "A dependency stayed unavailable through every attempt. Submit the job again."
+    else:
+        kind = InternalError.problem_type
+        detail = "The job failed unexpectedly. It has been reported."
+    return job_problem(
+        job,
+        type_=kind.uri,
+        title=kind.title,
+        status=kind.status or 500,
+        detail=detail,
+        event_id=event_id,
+    )
+
+
+async def run_job(context: Context, job_id: str) -> str:
+    """Run one delivery of a job; returns its outcome (succeeded, failed or skipped)."""
+    settings: Settings = context.state.settings
+    sessions: async_sessionmaker[AsyncSession] = context.state.session_factory
+    system: str = context.state.messaging_system
+    parsed = JobLabels.parse(context.message.labels)
+    try:
+        job_uuid = uuid.UUID(job_id)
+    except ValueError:
+        log.warning("job.invalid_message", reason="job_id is not a UUID")
+        return "skipped"
+
+    with (
+        fresh_sentry_scopes(),
+        bind_request_context(
+            correlation_id=parsed.correlation_id,
+            user_id=parsed.user_id,
+            job_id=str(job_uuid),
+            source="worker",
+        ),
+    ):
+        sentry_sdk.get_isolation_scope().set_tag("component", "worker")
+        with job_transaction(context, parsed, settings, system) as (transaction, span):
+            outcome = await _attempts(job_uuid, sessions, settings, span)
+            transaction.set_status("internal_error" if outcome == "failed" else "ok")
+            return outcome
+
+
+async def _attempts(
+    job_id: uuid.UUID,
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    span: Span,
+) -> str:
+    while True:
+        async with sessions() as session:
+            job = await job_service.start(session, job_id=job_id)
+            await session.commit()
+        if job is None:
+            # Unknown, or finished in an earlier delivery: at-least-once made safe.
+            log.info("job.skipped")
+            return "skipped"
+        set_user_id(job.owner_id)
+        span.set_data("messaging.message.retry.count", job.attempts - 1)
+        try:
+            async with sessions() as session:
+                summary = await graph_extraction_service.extract(
+                    session, owner_id=job.owner_id, text=job.input_text
+                )
+                # Nodes, edges and "succeeded" commit together: a crash before this point
+                # leaves nothing behind, so a redelivery cannot write anything twice.
+                await job_service.succeed(session, job_id=job_id, result=summary.as_dict())
+                await session.commit()
+        except Exception as error:
+            if _is_transient(error) and job.attempts < settings.job_max_attempts:
+                delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
+                log.warning(
+                    "job.retrying",
+                    attempt=job.attempts,
+                    error_type=type(error).__name__,
+                    delay_seconds=delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            await _fail(job, error, sessions)
+            return "failed"
+        log.info("job.succeeded", attempt=job.attempts, **summary.as_dict())
+        return "succeeded"
+
+
+async def _fail(job: Job, error: Exception, sessions: async_sessionmaker[AsyncSession]) -> None:
+    event_id = error_tracking.capture_exception(
+        error, context={"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts}
+    )
+    problem = _problem_for(job, error, event_id)
+    async with sessions() as session:
+        await job_service.fail(session, job_id=job.id, problem=problem)
+        await session.commit()
+    error_log.error(
+        "job.failed",
+        attempt=job.attempts,
+        error_type=type(error).__name__,
+        sentry_event_id=event_id,
+        exc_info=error,
+    )

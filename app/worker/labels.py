@@ -1,0 +1,64 @@
+"""Message labels that carry the request context and the trace from producer to worker."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.context import valid_correlation_id
+from app.core.security import valid_user_id
+
+CORRELATION_ID = "correlation_id"
+USER_ID = "user_id"
+JOB_ID = "job_id"
+ENQUEUED_AT_MS = "enqueued_at_ms"
+SENTRY_TRACE = "sentry-trace"
+BAGGAGE = "baggage"
+
+_MAX_TRACE_HEADER_LENGTH = 8192
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class JobLabels:
+    """Labels as the worker trusts them: validated like HTTP headers, anything else dropped."""
+
+    correlation_id: str | None
+    user_id: str | None
+    job_id: uuid.UUID | None
+    enqueued_at_ms: int | None
+    trace_headers: dict[str, str]
+
+    @classmethod
+    def parse(cls, labels: dict[str, Any]) -> JobLabels:
+        user_id = labels.get(USER_ID)
+        try:
+            job_id = uuid.UUID(str(labels.get(JOB_ID)))
+        except ValueError:
+            job_id = None
+        try:
+            enqueued_at = int(labels.get(ENQUEUED_AT_MS))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            enqueued_at = None
+        trace_headers = {
+            name: value
+            for name in (SENTRY_TRACE, BAGGAGE)
+            if isinstance(value := labels.get(name), str)
+            and len(value) <= _MAX_TRACE_HEADER_LENGTH
+            and value.isprintable()
+        }
+        correlation_id = labels.get(CORRELATION_ID)
+        return cls(
+            correlation_id=valid_correlation_id(correlation_id)
+            if isinstance(correlation_id, str)
+            else None,
+            user_id=user_id if valid_user_id(user_id) else None,
+            job_id=job_id,
+            enqueued_at_ms=enqueued_at,
+            trace_headers=trace_headers,
+        )
