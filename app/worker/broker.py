@@ -32,11 +32,11 @@ def _transport(settings: Settings) -> AsyncBroker:
     if scheme == "memory":
         return InMemoryBroker()
     if scheme in ("redis", "rediss"):
-        from taskiq_redis import RedisStreamBroker
+        from app.worker.redis_streams import ReclaimingRedisStreamBroker
 
         # Streams with a consumer group: a message is acknowledged after the task ran, and
         # one left unacknowledged (its worker died) is claimed by another worker later.
-        return RedisStreamBroker(
+        return ReclaimingRedisStreamBroker(
             url=settings.broker_url,
             queue_name=settings.broker_queue,
             consumer_group_name=CONSUMER_GROUP,

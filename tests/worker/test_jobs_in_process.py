@@ -24,13 +24,17 @@ DOCUMENT = (
 )
 
 
-async def wait_for_job(client: AsyncClient, location: str, headers: dict[str, str]) -> Any:
-    for _ in range(200):
+async def wait_for_job(
+    client: AsyncClient, location: str, headers: dict[str, str], *, seconds: float = 15
+) -> Any:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
         job = (await client.get(location, headers=headers)).json()
         if job["status"] in ("succeeded", "failed"):
             return job
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"job did not finish: {job}")
         await asyncio.sleep(0.05)
-    raise AssertionError(f"job did not finish: {job}")
 
 
 async def submit(client: AsyncClient, headers: dict[str, str] = ALICE) -> Any:

@@ -1,0 +1,270 @@
+"""The API and a separate `taskiq worker` process, over real Redis and RabbitMQ.
+
+The in-process broker copies the caller's context into the task, which would hide a
+missing label; these tests prove propagation across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sentry_sdk
+from httpx import AsyncClient
+
+from tests.conftest import ClientFactory, service_url
+from tests.core.test_sentry import sentry_on
+from tests.local_http import SentryIngest
+from tests.routers.test_graph_observability import AS_DEVELOPMENT
+from tests.worker.test_jobs_in_process import ALICE, DOCUMENT, wait_for_job
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = Path(__file__).resolve().parent / "hooks"
+
+
+class Worker:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    def lines(self) -> list[dict[str, Any]]:
+        parsed = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                parsed.append(json.loads(line))
+        return parsed
+
+    def wait_for(self, event: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(line.get("event") == event for line in self.lines()):
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited: {self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"no {event!r} in the worker log: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the manager and its worker processes: no acknowledgement, no cleanup."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(params=["redis", "amqp"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    variable = {"redis": "TEST_REDIS_URL", "amqp": "TEST_AMQP_URL"}[request.param]
+    return service_url(variable)
+
+
+@pytest.fixture
+def environment(tmp_path: Path, broker_url: str, sentry_ingest: SentryIngest) -> dict[str, str]:
+    """Settings shared by the API (in this process) and the worker processes."""
+    return {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        "BROKER_URL": broker_url,
+        "BROKER_QUEUE": f"graphnode-test-{uuid.uuid4().hex[:12]}",
+        "BROKER_REDELIVERY_SECONDS": "2",
+        "SENTRY_DSN": sentry_ingest.dsn,
+        "SENTRY_TRACES_SAMPLE_RATE": "1.0",
+        "LOG_FORMAT": "json",
+        "ENVIRONMENT": "development",
+        "JOB_RETRY_BASE_SECONDS": "0.1",
+    }
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path, environment: dict[str, str]) -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def start(hook: str | None = None, delay: float = 30) -> Worker:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BROKER_"))}
+        env.update(environment)
+        env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), str(ROOT)] if hook else [str(ROOT)])
+        if hook:
+            env["GRAPHNODE_TEST_WORKER_HOOK"] = hook
+            env["GRAPHNODE_TEST_WORKER_DELAY"] = str(delay)
+        log = tmp_path / f"worker-{len(workers)}.log"
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "taskiq",
+                "worker",
+                "app.worker.main:broker",
+                "--workers",
+                "1",
+                "--wait-tasks-timeout",
+                "10",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() reaches the children
+        )
+        worker = Worker(process, log)
+        workers.append(worker)
+        worker.wait_for("Listening started.")
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+async def api(
+    client_factory: ClientFactory, environment: dict[str, str], ingest: SentryIngest
+) -> AsyncClient:
+    return await client_factory(
+        **sentry_on(ingest, **AS_DEVELOPMENT),
+        database_url=environment["DATABASE_URL"],
+        broker_url=environment["BROKER_URL"],
+        broker_queue=environment["BROKER_QUEUE"],
+    )
+
+
+async def test_job_runs_in_the_worker_with_the_requests_context_and_trace(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)  # migrates the database
+    worker = start_worker()
+
+    response = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**ALICE, "X-Request-ID": "cross-process-01"},
+    )
+    job = await wait_for_job(client, response.headers["location"], ALICE)
+    worker.stop()  # SIGTERM: the worker flushes Sentry on its way out
+    sentry_sdk.flush()
+
+    # (a) the job succeeded and its nodes exist
+    assert job["status"] == "succeeded", job
+    nodes = (await client.get("/v1/nodes?limit=100&tag=extracted", headers=ALICE)).json()
+    assert {node["title"] for node in nodes["items"]} == set(job["result"]["concepts"])
+    # (b) the worker's audit lines carry the request's correlation id and user id
+    audit = [line for line in worker.lines() if line["event"].startswith("audit.")]
+    assert {line["service"] for line in audit} >= {"GraphExtractionService", "JobService"}
+    assert {(line["correlation_id"], line["user_id"], line["job_id"]) for line in audit} == {
+        ("cross-process-01", "alice", job["id"])
+    }
+    # (c) one trace: request -> queue.publish -> worker transaction -> queue.process
+    transactions = sentry_ingest.transactions
+    (http,) = [tx for tx in transactions if tx["transaction"] == "/v1/ai/jobs"]
+    (task,) = [tx for tx in transactions if tx["transaction"] == "graphnode.extract_graph"]
+    (publish,) = [span for span in http["spans"] if span["op"] == "queue.publish"]
+    assert task["tags"]["component"] == "worker"
+    assert task["contexts"]["trace"]["trace_id"] == http["contexts"]["trace"]["trace_id"]
+    assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
+    assert task["transaction_info"]["source"] == "task"
+    (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
+    system = "redis" if environment["BROKER_URL"].startswith("redis") else "rabbitmq"
+    assert process["data"]["messaging.system"] == system
+    assert process["data"]["messaging.destination.name"] == environment["BROKER_QUEUE"]
+    assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]
+    assert process["data"]["messaging.message.retry.count"] == 0
+    assert process["data"]["messaging.message.receive.latency"] >= 0
+    assert process["data"]["messaging.message.body.size"] > 0
+
+
+async def test_a_job_that_always_fails_is_one_event_and_a_failed_job(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)
+    worker = start_worker(hook="fail")
+
+    response = await client.post(
+        "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+    )
+    job = await wait_for_job(client, response.headers["location"], ALICE)
+    worker.stop()
+    sentry_sdk.flush()
+
+    assert job["status"] == "failed"
+    assert job["problem"]["type"] == "/problems/internal-error"
+    (event,) = sentry_ingest.events
+    assert event["event_id"] == job["problem"]["event_id"]
+    assert event["tags"]["component"] == "worker"
+    assert event["user"]["id"] == "alice"
+    assert event["contexts"]["graphnode"]["job_id"] == job["id"]
+
+
+async def wait_until_running(client: AsyncClient, location: str) -> None:
+    for _ in range(400):
+        if (await client.get(location, headers=ALICE)).json()["status"] == "running":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the job never started")
+
+
+async def test_sigterm_lets_the_running_job_finish(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)
+    worker = start_worker(hook="slow", delay=2)
+    response = await client.post(
+        "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+    )
+    await wait_until_running(client, response.headers["location"])
+
+    worker.stop()  # SIGTERM while the job sleeps
+
+    assert worker.process.returncode == 0
+    job = (await client.get(response.headers["location"], headers=ALICE)).json()
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1
+
+
+async def test_a_killed_workers_job_is_redelivered_and_completes_once(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)
+    doomed = start_worker(hook="slow")
+
+    response = await client.post(
+        "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+    )
+    location = response.headers["location"]
+    await wait_until_running(client, location)
+    doomed.kill()
+    rescuer = start_worker()
+
+    job = await wait_for_job(client, location, ALICE, seconds=60)
+    rescuer.stop()
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 2
+    nodes = (await client.get("/v1/nodes?limit=100&tag=extracted", headers=ALICE)).json()
+    titles = [node["title"] for node in nodes["items"]]
+    assert sorted(titles) == sorted(job["result"]["concepts"])  # written once, not twice
