@@ -1,4 +1,8 @@
-"""Command line: `python -m app token <user>` prints a development bearer token."""
+"""Command line.
+
+`python -m app token <user>`: print a bearer token (stdout only).
+`python -m app release [--environment ENV]`: register the release and its deploy in Sentry.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 
 from app.core.config import SettingsError, load_settings
 from app.core.security import create_access_token
+from app.releases import publish_release
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,10 +20,19 @@ def main(argv: list[str] | None = None) -> int:
     token = commands.add_parser("token", help="print a bearer token for a user (stdout only)")
     token.add_argument("user", help="the user id (the token's subject)")
     token.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    release = commands.add_parser(
+        "release", help="sentry-cli: new release, set commits, finalize, new deploy"
+    )
+    release.add_argument(
+        "--environment", default=None, help="deploy environment (default: ENVIRONMENT)"
+    )
     args = parser.parse_args(argv)
 
     try:
         settings = load_settings()
+        if args.command == "release":
+            environment = args.environment or settings.environment.value
+            return publish_release(settings.release, environment)
         print(create_access_token(args.user, settings, ttl_seconds=args.ttl))
     except (SettingsError, ValueError) as exc:
         print(f"graphnode-api: {exc}", file=sys.stderr)

@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = GraphNodeAPI(
         title="GraphNode API",
-        version=settings.app_version,
+        version=settings.release.partition("@")[2],
         summary="A per-user knowledge graph with AI helpers, observable end to end.",
         lifespan=lifespan,
     )

@@ -47,7 +47,7 @@ class RecordingServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_GET = do_POST = _record
+            do_GET = do_POST = do_PUT = _record
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -137,3 +137,60 @@ class FakeLLM(RecordingServer):
             return 401, {}, b'{"error": "bad key"}'
         completion = {"choices": [{"message": {"role": "assistant", "content": self.answer}}]}
         return 200, {}, json.dumps(completion).encode()
+
+
+class FakeSentryAPI(RecordingServer):
+    """Enough of Sentry's web API for sentry-cli's release and deploy commands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.repository_url = "https://github.com/example/graphnode-api"
+        self.fail_path: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        if self.fail_path is not None and self.fail_path in request.path:
+            return 500, {}, b'{"detail": "Internal Error"}'
+        body: object
+        if "/repos/" in request.path:
+            body = [
+                {
+                    "id": "1",
+                    "name": "example/graphnode-api",
+                    "url": self.repository_url,
+                    "provider": {"id": "integrations:github", "name": "GitHub"},
+                    "status": "active",
+                    "dateCreated": "2026-01-01T00:00:00Z",
+                }
+            ]
+        elif "/deploys/" in request.path:
+            body = {
+                "id": "1",
+                "environment": "production",
+                "dateStarted": None,
+                "dateFinished": "2026-01-01T00:00:00Z",
+                "name": None,
+                "url": None,
+            }
+        else:
+            body = {
+                "version": "x",
+                "url": None,
+                "dateCreated": "2026-01-01T00:00:00Z",
+                "dateReleased": None,
+                "lastEvent": None,
+                "newGroups": 0,
+                "projects": [{"slug": "api", "name": "api"}],
+                "ref": None,
+                "shortVersion": "x",
+                "commitCount": 0,
+                "deployCount": 0,
+                "lastCommit": None,
+                "lastDeploy": None,
+                "authors": [],
+            }
+        status = 201 if request.method == "POST" else 200
+        return status, {}, json.dumps(body).encode()

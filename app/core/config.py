@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import enum
-from importlib import metadata
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sentry_sdk.utils import BadDsn, Dsn
 
-PACKAGE_NAME = "graphnode-api"
+from app.core.release import release_name
 
 # Values that must never reach a deployed environment.
 _PLACEHOLDER_SECRETS = frozenset(
@@ -34,13 +33,6 @@ class SettingsError(Exception):
     """A setting has a bad value; the message names it and never includes the value."""
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version(PACKAGE_NAME)
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -61,7 +53,7 @@ class Settings(BaseSettings):
     )
 
     environment: Environment = Environment.DEVELOPMENT
-    app_version: str = Field(default_factory=_package_version, min_length=1, max_length=200)
+    app_version: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$")
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: LogFormat | None = None
@@ -108,7 +100,14 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("sentry_dsn", "sentry_spotlight", "llm_base_url", "llm_api_key", mode="before")
+    @field_validator(
+        "app_version",
+        "sentry_dsn",
+        "sentry_spotlight",
+        "llm_base_url",
+        "llm_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -183,10 +182,8 @@ class Settings(BaseSettings):
 
     @property
     def release(self) -> str:
-        """The release name shared by the SDK and the release script."""
-        if "@" in self.app_version:
-            return self.app_version
-        return f"{PACKAGE_NAME}@{self.app_version}"
+        """The release name shared by the SDK, the release command and /healthz."""
+        return release_name(self.app_version)
 
     @property
     def spotlight(self) -> bool | str:

@@ -7,7 +7,7 @@ from typing import Literal
 
 import structlog
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.core.db import ping
 from app.errors.exceptions import ServiceUnavailable
@@ -23,7 +23,7 @@ _RETRY_AFTER_SECONDS = 5
 
 class Health(BaseModel):
     status: Literal["ok"]
-    version: str
+    version: str = Field(description="The release: graphnode-api@<version>+<git sha>.")
     environment: str
 
 
@@ -39,7 +39,7 @@ class Readiness(BaseModel):
 )
 async def healthz(request: Request) -> Health:
     settings = request.app.state.settings
-    return Health(status="ok", version=settings.app_version, environment=settings.environment)
+    return Health(status="ok", version=settings.release, environment=settings.environment)
 
 
 @router.get(

@@ -269,12 +269,12 @@ def test_tracking_service_returns_event_ids_and_scopes_context(
     assert "graphnode" not in events[second]["contexts"]
 
 
-def test_release_defaults_to_the_package_version() -> None:
-    from importlib import metadata
+def test_release_defaults_to_the_package_version_and_commit() -> None:
+    from app.core.release import git_sha, package_version
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
 
-    assert settings.release == f"graphnode-api@{metadata.version('graphnode-api')}"
+    assert settings.release == f"graphnode-api@{package_version()}+{git_sha()}"
 
 
 async def test_error_after_streaming_started_is_reported_once(

@@ -11,7 +11,7 @@ async def test_healthz_reports_version_and_environment(client: AsyncClient) -> N
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "version": "1.2.3-test",
+        "version": "graphnode-api@1.2.3-test",
         "environment": "development",
     }
 
