@@ -117,16 +117,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled
-    app.edge_middleware = [
-        Middleware(RequestContextMiddleware),
-        Middleware(
-            ProblemCORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
-        ),
-    ]
+    app.edge_middleware = [Middleware(RequestContextMiddleware)]
+    if settings.cors_origins:
+        # Only when browsers on other origins may call us: otherwise it is per-request work
+        # that adds nothing.
+        app.edge_middleware.append(
+            Middleware(
+                ProblemCORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
+            )
+        )
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(problems.router)

@@ -1,0 +1,344 @@
+"""Paired-round HTTP benchmark: each variant against bare FastAPI, side by side.
+
+    .venv/bin/python -m bench.run                       # the full table (about 12 minutes)
+    .venv/bin/python -m bench.run --seconds 3 --rounds 3 --only ours-off,ours-prod
+
+Each comparison starts both servers under uvicorn on 127.0.0.1 (one process each), warms
+them up, then alternates wrk runs (baseline, variant, baseline, variant, ...) so both see
+the same machine noise. Reported per variant: the median (min-max) of the per-round ratios
+of requests/s against the baseline, p50/p99 latency, server CPU microseconds per request
+(from /proc), peak RSS, and for Sentry variants how many transactions reached the local
+ingest endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+JWT_SECRET = "bench-secret-" + "x" * 32
+
+
+class Ingest:
+    """A Sentry ingest endpoint that counts what arrives (envelopes, events, transactions)."""
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.events = 0
+        self._lock = threading.Lock()
+        ingest = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    import gzip
+
+                    body = gzip.decompress(body)
+                # Item headers are lines of their own; payloads repeat "type" inside.
+                headers = [line for line in body.split(b"\n") if line.startswith(b'{"type":')]
+                with ingest._lock:
+                    ingest.transactions += sum(b'"type":"transaction"' in h for h in headers)
+                    ingest.events += sum(b'"type":"event"' in h for h in headers)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def dsn(self) -> str:
+        return f"http://public@127.0.0.1:{self.port}/1"
+
+    def reset(self) -> None:
+        with self._lock:
+            self.transactions = self.events = 0
+
+
+@dataclass
+class Variant:
+    name: str
+    factory: str
+    path: str = "/items/1"
+    method: str = "GET"
+    body: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    sentry: bool = False
+    seed_node: bool = False
+    baseline: str = "bare-fastapi"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    variant: Variant
+    process: subprocess.Popen[bytes]
+    port: int
+    headers: dict[str, str] = field(default_factory=dict)
+    path: str = ""
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+@contextlib.contextmanager
+def serve(variant: Variant, ingest: Ingest, workdir: Path) -> Iterator[Server]:
+    port = _free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "LOG_FORMAT": "json",
+        "JWT_SECRET": JWT_SECRET,
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / (variant.name + '.db')}",
+        "DATABASE_AUTO_MIGRATE": "true",
+        **variant.env,
+    }
+    if variant.sentry:
+        env["SENTRY_DSN"] = ingest.dsn
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            variant.factory,
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(variant, process, port, path=variant.path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{variant.name} did not start") from None
+                time.sleep(0.2)
+        if variant.seed_node:
+            from app.core.config import Settings
+            from app.core.security import create_access_token
+
+            token = create_access_token("bench", Settings(_env_file=None, jwt_secret=JWT_SECRET))  # type: ignore[call-arg]
+            server.headers = {"Authorization": f"Bearer {token}"}
+            node = httpx.post(
+                f"http://127.0.0.1:{port}/v1/nodes",
+                json={"title": "Benchmark node", "body": "x" * 200, "tags": ["a", "b"]},
+                headers=server.headers,
+            ).json()
+            server.path = variant.path.format(node_id=node["id"])
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+    requests: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def drive(server: Server, seconds: float, connections: int, workdir: Path) -> Run:
+    script = workdir / f"{server.variant.name}.lua"
+    lines = [f'wrk.method = "{server.variant.method}"']
+    if server.variant.body is not None:
+        lines.append(f"wrk.body = '{server.variant.body}'")
+        lines.append('wrk.headers["Content-Type"] = "application/json"')
+    for name, value in server.headers.items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    script.write_text("\n".join(lines) + "\n")
+    cpu_before = server.cpu_seconds()
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{server.port}{server.path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    cpu = server.cpu_seconds() - cpu_before
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return Run(rps, p50, p99, cpu * 1e6 / max(requests, 1), requests)
+
+
+FASTAPI = "bench.apps:bare_fastapi"
+OURS = "bench.apps:ours"
+OFF: dict[str, str] = {}
+PRODUCTION = {"SENTRY_TRACES_SAMPLE_RATE": "0.1"}
+TRACING = {"SENTRY_TRACES_SAMPLE_RATE": "1.0"}
+BAD_BODY = '{"title": 5}'
+
+VARIANTS = [
+    Variant("bare-starlette", "bench.apps:bare_starlette"),
+    Variant("ours-off", OURS, env=OFF),
+    Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
+    Variant("ours-trace", OURS, env=TRACING, sentry=True),
+    Variant("fastapi-404", FASTAPI, path="/nope", baseline="bare-fastapi-404"),
+    Variant("ours-404", OURS, path="/nope", baseline="bare-fastapi-404"),
+    Variant(
+        "fastapi-422",
+        FASTAPI,
+        path="/items",
+        method="POST",
+        body=BAD_BODY,
+        baseline="bare-fastapi-422",
+    ),
+    Variant(
+        "ours-422", OURS, path="/items", method="POST", body=BAD_BODY, baseline="bare-fastapi-422"
+    ),
+    Variant(
+        "node-prod",
+        OURS,
+        path="/v1/nodes/{node_id}",
+        env=PRODUCTION,
+        sentry=True,
+        seed_node=True,
+        baseline="node-off",
+    ),
+]
+BASELINES = {
+    "bare-fastapi": Variant("bare-fastapi", FASTAPI),
+    "bare-fastapi-404": Variant("bare-fastapi-404", FASTAPI, path="/nope"),
+    "bare-fastapi-422": Variant(
+        "bare-fastapi-422", FASTAPI, path="/items", method="POST", body=BAD_BODY
+    ),
+    "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
+}
+
+
+def _fmt(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default="", help="comma-separated variant names")
+    args = parser.parse_args()
+    chosen = [v for v in VARIANTS if not args.only or v.name in args.only.split(",")]
+
+    ingest = Ingest()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="graphnode-bench-") as tmp:
+        workdir = Path(tmp)
+        for variant in chosen:
+            baseline = BASELINES[variant.baseline]
+            with serve(baseline, ingest, workdir) as base, serve(variant, ingest, workdir) as test:
+                drive(base, 2, args.connections, workdir)  # warm-up
+                drive(test, 2, args.connections, workdir)
+                ingest.reset()
+                ratios, runs, sent = [], [], 0
+                for _ in range(args.rounds):
+                    a = drive(base, args.seconds, args.connections, workdir)
+                    b = drive(test, args.seconds, args.connections, workdir)
+                    ratios.append(b.rps / a.rps)
+                    runs.append((a, b))
+                    sent += b.requests
+                time.sleep(3)  # let the SDK's background thread finish sending
+                delivered = ""
+                if variant.sentry:
+                    rate = float(variant.env.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
+                    expected = sent * rate
+                    delivered = f"{ingest.transactions / expected:.0%}" if expected else "-"
+                rows.append(
+                    (
+                        variant.name,
+                        variant.baseline,
+                        _fmt(ratios),
+                        statistics.median(b.rps for _, b in runs),
+                        statistics.median(b.p50_ms for _, b in runs),
+                        statistics.median(b.p99_ms for _, b in runs),
+                        statistics.median(b.cpu_us - a.cpu_us for a, b in runs),
+                        test.peak_rss_mb(),
+                        delivered,
+                    )
+                )
+                print(rows[-1], flush=True)
+
+    print()
+    print(
+        "| variant | vs | req/s ratio, median (min-max) | req/s | p50 ms | p99 ms "
+        "| extra CPU µs/req | peak RSS MB | transactions delivered |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.0f} | {row[4]:.2f} | "
+            f"{row[5]:.2f} | {row[6]:+.0f} | {row[7]:.0f} | {row[8] or '-'} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
