@@ -89,10 +89,15 @@ def _drop_uvicorn_color_message(_: WrappedLogger, __: str, event_dict: EventDict
     return event_dict
 
 
+def add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    event_dict["logger"] = record.name if record is not None else getattr(logger, "name", "?")
+    return event_dict
+
+
 _SHARED_PROCESSORS: list[Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
+    structlog.processors.add_log_level,
+    add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     add_request_context,
     _drop_uvicorn_color_message,
@@ -139,23 +144,63 @@ class _StderrHandler(logging.StreamHandler[IO[str]]):
         pass
 
 
-def _renderer(log_format: LogFormat) -> list[Processor]:
-    if log_format is LogFormat.JSON:
-        return [
+class _Renderer:
+    """The last processor: JSON or console, switchable without re-creating loggers.
+
+    structlog caches each logger's processor chain on first use; the chain holds this one
+    object, and configure_logging() changes what it renders.
+    """
+
+    def __init__(self) -> None:
+        self._json: list[Processor] = [
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_orjson_dumps),
         ]
-    return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        self._chain = self._json
+
+    def use(self, log_format: LogFormat) -> None:
+        if log_format is LogFormat.JSON:
+            self._chain = self._json
+        else:
+            self._chain = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> Any:
+        result: Any = event_dict
+        for processor in self._chain:
+            result = processor(logger, method, result)
+        return result
+
+
+_render = _Renderer()
+
+
+class _StderrLogger:
+    """Where our own (structlog) lines go: straight to the current sys.stderr.
+
+    Skipping the stdlib logging machinery for our lines (the access line is on every
+    request) halves their cost; stdlib loggers still reach the same stream, rendered by
+    the same processors, through the root handler.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*args: Any) -> _StderrLogger:
+    return _StderrLogger(str(args[0]) if args else "root")
 
 
 def configure_logging(settings: Settings) -> None:
     """Route structlog and every stdlib logger through one chain, writing to stderr."""
+    _render.use(settings.resolved_log_format)
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            *_renderer(settings.resolved_log_format),
-        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render],
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
@@ -180,8 +225,10 @@ def configure_logging(settings: Settings) -> None:
     uvicorn_access.disabled = True
 
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*_SHARED_PROCESSORS, _render],
+        logger_factory=_stderr_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[settings.log_level]
+        ),
         cache_logger_on_first_use=True,
     )
