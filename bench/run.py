@@ -238,11 +238,16 @@ PRODUCTION = {"SENTRY_TRACES_SAMPLE_RATE": "0.1"}
 TRACING = {"SENTRY_TRACES_SAMPLE_RATE": "1.0"}
 BAD_BODY = '{"title": 5}'
 
+PEERS = "bench.apps:peer_stack"
+
 VARIANTS = [
     Variant("bare-starlette", "bench.apps:bare_starlette"),
     Variant("ours-off", OURS, env=OFF),
+    Variant("peers-off", PEERS, env=OFF),
     Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
+    Variant("peers-prod", PEERS, env=PRODUCTION, sentry=True),
     Variant("ours-trace", OURS, env=TRACING, sentry=True),
+    Variant("peers-trace", PEERS, env=TRACING, sentry=True),
     Variant("fastapi-404", FASTAPI, path="/nope", baseline="bare-fastapi-404"),
     Variant("ours-404", OURS, path="/nope", baseline="bare-fastapi-404"),
     Variant(
