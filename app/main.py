@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -29,6 +28,7 @@ from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems
 from app.services.analysis import language_identifier
 from app.worker.broker import build_broker
+from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.queue import TaskiqJobQueue
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # In-process broker: jobs run here, on this app's database. A real broker's workers
     # open their own (app/worker/main.py).
     broker.state.session_factory = app.state.session_factory
+    if isinstance(broker, InMemoryBroker):
+        setattr(broker.state, IN_PROCESS_JOBS, set())
     await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
     log.info(
@@ -93,8 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(broker.wait_all(), JOB_DRAIN_SECONDS)
+            await drain_in_process_jobs(getattr(broker.state, IN_PROCESS_JOBS), JOB_DRAIN_SECONDS)
         await broker.shutdown()
         await app.state.http_client.aclose()
         await app.state.engine.dispose()

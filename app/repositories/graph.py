@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import and_, delete, exists, func, or_, select, true
+from sqlalchemy import and_, delete, exists, false, func, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -37,6 +37,22 @@ class NodeRepository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> NodeRepository:
         return cls(session)
+
+    async def lock_owner(self, owner_id: str) -> None:
+        """Serialise read-then-write changes to one owner's graph until the transaction ends.
+
+        PostgreSQL: a transaction-scoped advisory lock on the owner. SQLite has one writer
+        at a time: a write that changes nothing starts the write transaction now, so what
+        is read next already includes every other writer's committed changes.
+        """
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"graphnode.graph:{owner_id}"},
+            )
+        elif dialect == "sqlite":
+            await self.session.execute(update(Node).where(false()).values(owner_id=Node.owner_id))
 
     async def add(self, node: Node, tags: Sequence[str]) -> Node:
         node.tag_rows = [NodeTag(tag=tag, position=i) for i, tag in enumerate(tags)]

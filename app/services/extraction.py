@@ -63,6 +63,9 @@ class GraphExtractionService:
         extraction = await anyio.to_thread.run_sync(analyse_document, text)
         nodes = NodeRepository.from_session(session)
         edges = EdgeRepository.from_session(session)
+        # Two jobs of one owner at once would both miss a concept and create it twice, and
+        # lose one's weight update: whoever comes second reads after the first committed.
+        await nodes.lock_owner(owner_id)
 
         existing = await nodes.by_titles(owner_id, extraction.concepts)
         by_concept: dict[str, Node] = {}

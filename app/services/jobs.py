@@ -20,6 +20,10 @@ FINISHED = frozenset({SUCCEEDED, FAILED})
 _SEND_RETRY_AFTER_SECONDS = 10
 
 
+class JobFinishedElsewhere(Exception):
+    """Another delivery of the same message finished the job first."""
+
+
 class JobQueue(Protocol):
     async def enqueue(self, job: Job) -> None: ...
 
@@ -115,7 +119,7 @@ class JobService:
     ) -> None:
         job = await JobRepository.from_session(session).get_for_update(job_id)
         if job is None or job.status in FINISHED:
-            raise RuntimeError("the job finished in another delivery meanwhile")
+            raise JobFinishedElsewhere(str(job_id))
         job.status = SUCCEEDED
         job.result = result
         job.finished_at = utcnow()
@@ -129,6 +133,25 @@ class JobService:
         job.status = FAILED
         job.problem = problem
         job.finished_at = utcnow()
+
+    async def interrupt(self, session: AsyncSession, *, job_id: uuid.UUID) -> None:
+        """Fail a job whose run was cut short by a shutdown and will not be delivered again."""
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        if job is None or job.status in FINISHED:
+            return
+        unavailable = ServiceUnavailable(
+            "The service shut down before the job finished. Submit it again.",
+            retry_after=_SEND_RETRY_AFTER_SECONDS,
+        )
+        job.status = FAILED
+        job.finished_at = utcnow()
+        job.problem = job_problem(
+            job,
+            type_=unavailable.problem_type.uri,
+            title=unavailable.problem_type.title,
+            status=unavailable.status_code,
+            detail=unavailable.detail,
+        )
 
 
 job_service = JobService()

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import sentry_sdk
 import structlog
@@ -31,11 +32,16 @@ from app.core.tracking import error_tracking
 from app.errors.exceptions import AppError, InternalError, ServiceUnavailable
 from app.models import Job
 from app.services.extraction import graph_extraction_service
-from app.services.jobs import job_problem, job_service
+from app.services.jobs import JobFinishedElsewhere, job_problem, job_service
 from app.worker.labels import JobLabels, now_ms
 
 TASK_OP = "queue.task.taskiq"
 PROCESS_OP = "queue.process"
+
+# broker.state attribute: the set of job tasks of an in-process broker (API process).
+IN_PROCESS_JOBS = "in_process_jobs"
+
+_T = TypeVar("_T")
 
 log = structlog.get_logger("graphnode.worker")
 error_log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
@@ -94,10 +100,16 @@ def _problem_for(job: Job, error: BaseException, event_id: str | None) -> dict[s
 
 
 async def run_job(context: Context, job_id: str) -> str:
-    """Run one delivery of a job; returns its outcome (succeeded, failed or skipped)."""
+    """Run one delivery of a job; returns its outcome (succeeded, failed or skipped).
+
+    If the job cannot even be picked up (its database stayed unreachable through every
+    retry), the failure is reported once and the message goes back to the queue, so the
+    job is not acknowledged away while it is still queued.
+    """
     settings: Settings = context.state.settings
     sessions: async_sessionmaker[AsyncSession] = context.state.session_factory
     system: str = context.state.messaging_system
+    in_process: set[asyncio.Task[Any]] | None = getattr(context.state, IN_PROCESS_JOBS, None)
     parsed = JobLabels.parse(context.message.labels)
     try:
         job_uuid = uuid.UUID(job_id)
@@ -115,10 +127,90 @@ async def run_job(context: Context, job_id: str) -> str:
         ),
     ):
         sentry_sdk.get_isolation_scope().set_tag("component", "worker")
-        with job_transaction(context, parsed, settings, system) as (transaction, span):
-            outcome = await _attempts(job_uuid, sessions, settings, span)
+        with (
+            job_transaction(context, parsed, settings, system) as (transaction, span),
+            _tracked(in_process),
+        ):
+            try:
+                outcome = await _attempts(job_uuid, sessions, settings, span)
+            except asyncio.CancelledError:
+                if in_process is not None:
+                    # Nothing delivers an in-process message again: say why the job stopped.
+                    await _record_interrupted(job_uuid, sessions)
+                raise
+            except Exception as error:
+                transaction.set_status("internal_error")
+                event_id = error_tracking.capture_exception(error, context={"job_id": job_id})
+                error_log.error(
+                    "job.requeued",
+                    error_type=type(error).__name__,
+                    sentry_event_id=event_id,
+                    exc_info=error,
+                )
+                await context.requeue()  # raises NoResultError: no result for this delivery
+                raise
             transaction.set_status("internal_error" if outcome == "failed" else "ok")
             return outcome
+
+
+@contextmanager
+def _tracked(jobs: set[asyncio.Task[Any]] | None) -> Iterator[None]:
+    task = asyncio.current_task()
+    if jobs is None or task is None:
+        yield
+        return
+    jobs.add(task)
+    try:
+        yield
+    finally:
+        jobs.discard(task)
+
+
+async def drain_in_process_jobs(jobs: set[asyncio.Task[Any]], grace_seconds: float) -> None:
+    """Let the jobs running in this process finish; interrupt those still running after
+    `grace_seconds` (each records itself failed, so none stays "running" forever)."""
+    if not jobs:
+        return
+    _, pending = await asyncio.wait(set(jobs), timeout=grace_seconds)
+    if pending:
+        log.warning("jobs.interrupted", count=len(pending), grace_seconds=grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _record_interrupted(
+    job_id: uuid.UUID, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    try:
+        async with sessions() as session:
+            await job_service.interrupt(session, job_id=job_id)
+            await session.commit()
+    except Exception as error:
+        error_log.error("job.interrupt_unrecorded", error_type=type(error).__name__)
+    else:
+        log.warning("job.interrupted")
+
+
+async def _retrying(operation: Callable[[], Awaitable[_T]], settings: Settings, *, step: str) -> _T:
+    """`operation()`, retried with backoff while it fails on an outage."""
+    attempt = 1
+    while True:
+        try:
+            return await operation()
+        except Exception as error:
+            if not _is_transient(error) or attempt >= settings.job_max_attempts:
+                raise
+            delay = settings.job_retry_base_seconds * 2 ** (attempt - 1)
+            log.warning(
+                "job.retrying",
+                step=step,
+                attempt=attempt,
+                error_type=type(error).__name__,
+                delay_seconds=delay,
+            )
+            await asyncio.sleep(delay)
+            attempt += 1
 
 
 async def _attempts(
@@ -127,13 +219,17 @@ async def _attempts(
     settings: Settings,
     span: Span,
 ) -> str:
-    while True:
+    async def start() -> Job | None:
         async with sessions() as session:
             job = await job_service.start(session, job_id=job_id)
             await session.commit()
+            return job
+
+    while True:
+        job = await _retrying(start, settings, step="start")
         if job is None:
             # Unknown, or finished in an earlier delivery: at-least-once made safe.
-            log.info("job.skipped")
+            log.info("job.skipped", reason="unknown or already finished")
             return "skipped"
         set_user_id(job.owner_id)
         span.set_data("messaging.message.retry.count", job.attempts - 1)
@@ -146,31 +242,50 @@ async def _attempts(
                 # leaves nothing behind, so a redelivery cannot write anything twice.
                 await job_service.succeed(session, job_id=job_id, result=summary.as_dict())
                 await session.commit()
+        except JobFinishedElsewhere:
+            # A duplicate delivery finished first; this one's writes are rolled back.
+            log.info("job.skipped", reason="finished in another delivery")
+            return "skipped"
         except Exception as error:
             if _is_transient(error) and job.attempts < settings.job_max_attempts:
                 delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
                 log.warning(
                     "job.retrying",
+                    step="run",
                     attempt=job.attempts,
                     error_type=type(error).__name__,
                     delay_seconds=delay,
                 )
                 await asyncio.sleep(delay)
                 continue
-            await _fail(job, error, sessions)
+            await _fail(job, error, sessions, settings)
             return "failed"
         log.info("job.succeeded", attempt=job.attempts, **summary.as_dict())
         return "succeeded"
 
 
-async def _fail(job: Job, error: Exception, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def _fail(
+    job: Job, error: Exception, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
     event_id = error_tracking.capture_exception(
         error, context={"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts}
     )
     problem = _problem_for(job, error, event_id)
-    async with sessions() as session:
-        await job_service.fail(session, job_id=job.id, problem=problem)
-        await session.commit()
+
+    async def record() -> None:
+        async with sessions() as session:
+            await job_service.fail(session, job_id=job.id, problem=problem)
+            await session.commit()
+
+    try:
+        await _retrying(record, settings, step="record-failure")
+    except Exception as record_error:
+        # Reported already (event_id): a second event would count one failure twice.
+        error_log.error(
+            "job.failure_unrecorded",
+            error_type=type(record_error).__name__,
+            sentry_event_id=event_id,
+        )
     error_log.error(
         "job.failed",
         attempt=job.attempts,

@@ -18,10 +18,22 @@ SENTRY_TRACE = "sentry-trace"
 BAGGAGE = "baggage"
 
 _MAX_TRACE_HEADER_LENGTH = 8192
+_MAX_TIMESTAMP_MS = 2**53  # beyond any real clock, and where floats stop being exact
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _timestamp_ms(value: Any) -> int | None:
+    """A plausible epoch timestamp in milliseconds, or None (labels come off the wire)."""
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        return None
+    try:
+        number = int(value)  # inf -> OverflowError, nan or "x" -> ValueError
+    except (OverflowError, ValueError):
+        return None
+    return number if 0 <= number < _MAX_TIMESTAMP_MS else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +53,7 @@ class JobLabels:
             job_id = uuid.UUID(str(labels.get(JOB_ID)))
         except ValueError:
             job_id = None
-        try:
-            enqueued_at = int(labels.get(ENQUEUED_AT_MS))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            enqueued_at = None
+        enqueued_at = _timestamp_ms(labels.get(ENQUEUED_AT_MS))
         trace_headers = {
             name: value
             for name in (SENTRY_TRACE, BAGGAGE)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import structlog
 from redis.asyncio import Redis
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
+
+log = structlog.get_logger("graphnode.worker")
 
 
 class ReclaimingRedisStreamBroker(RedisStreamBroker):
@@ -19,7 +24,17 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
     its reclaim lock without a timeout, issue #131, is a second way to lose it). Here the
     pass runs after every read; XAUTOCLAIM's `min_idle_time` is the guard against two
     workers claiming the same message.
+
+    Idle time is measured from the last claim, not from the last sign of life, so a job
+    that runs longer than the redelivery delay would be claimed by a second worker while
+    the first is still on it. Each message this worker holds is therefore re-claimed
+    (XCLAIM JUSTID, which resets the idle time without counting a delivery) every third of
+    the delay until it is acknowledged; only a worker that died stops doing that.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keepalives: set[asyncio.Task[None]] = set()
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as redis:
@@ -49,6 +64,37 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
     def _ackable(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
         queue = stream.decode() if isinstance(stream, bytes) else str(stream)
         key = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
-        return AckableMessage(
-            data=fields[b"data"], ack=self._ack_generator(id=key, queue_name=queue)
-        )
+        keepalive = asyncio.create_task(self._keep_claimed(queue, key))
+        self._keepalives.add(keepalive)
+        keepalive.add_done_callback(self._keepalives.discard)
+        acknowledge = self._ack_generator(id=key, queue_name=queue)
+
+        async def ack() -> None:
+            keepalive.cancel()
+            await acknowledge()
+
+        return AckableMessage(data=fields[b"data"], ack=ack)
+
+    async def _keep_claimed(self, queue: str, message_id: str) -> None:
+        interval = self.idle_timeout / 1000 / 3
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await redis.xclaim(
+                        queue,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=0,
+                        message_ids=[message_id],
+                        justid=True,
+                    )
+                except Exception as error:  # a Redis blip: the next turn tries again
+                    log.warning("broker.reclaim_failed", error_type=type(error).__name__)
+
+    async def shutdown(self) -> None:
+        for keepalive in list(self._keepalives):
+            keepalive.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._keepalives, return_exceptions=True)
+        await super().shutdown()

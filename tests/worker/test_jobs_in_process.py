@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
 import sentry_sdk
-from httpx import AsyncClient
+from asgi_lifespan import LifespanManager
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.exc import OperationalError
+from taskiq import TaskiqMessage, TaskiqMiddleware
 
+import app.main as app_main
+from app.core.context import current
+from app.main import create_app
+from app.models import Job
 from app.services.extraction import GraphExtractionService
+from app.services.jobs import JobService
 from app.worker.queue import TaskiqJobQueue
-from tests.conftest import ClientFactory, LogReader, auth
+from tests.conftest import ClientFactory, LogReader, SettingsFactory, auth
 from tests.core.test_sentry import sentry_on
 from tests.local_http import SentryIngest
 from tests.routers.test_graph_observability import AS_DEVELOPMENT
@@ -35,6 +43,15 @@ async def wait_for_job(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"job did not finish: {job}")
         await asyncio.sleep(0.05)
+
+
+async def wait_for_line(logs: LogReader, event: str, *, seconds: float = 10) -> Any:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if found := logs.events(event):
+            return found[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no {event!r} log line")
 
 
 async def submit(client: AsyncClient, headers: dict[str, str] = ALICE) -> Any:
@@ -250,3 +267,217 @@ async def test_a_redelivered_message_for_a_finished_job_writes_nothing(
     after = (await client.get(response.headers["location"], headers=ALICE)).json()
     assert after["attempts"] == 1
     assert len((await client.get("/v1/nodes?limit=100", headers=ALICE)).json()["items"]) == before
+
+
+async def _edge_weights(client: AsyncClient, headers: dict[str, str]) -> dict[str, float]:
+    nodes = (await client.get("/v1/nodes?limit=100", headers=headers)).json()["items"]
+    weights: dict[str, float] = {}
+    for node in nodes:
+        page = await client.get(f"/v1/nodes/{node['id']}/edges?limit=100", headers=headers)
+        weights.update({edge["id"]: edge["weight"] for edge in page.json()["items"]})
+    return weights
+
+
+async def test_concurrent_jobs_of_one_user_neither_duplicate_nodes_nor_lose_weight(
+    graph_client: AsyncClient,
+) -> None:
+    carol = auth("carol")
+    alone = await wait_for_job(
+        graph_client, (await submit(graph_client, carol)).headers["location"], carol
+    )
+
+    responses = await asyncio.gather(*(submit(graph_client) for _ in range(4)))
+    jobs = [await wait_for_job(graph_client, r.headers["location"], ALICE) for r in responses]
+
+    assert [job["status"] for job in jobs] == ["succeeded"] * 4
+    assert sum(job["result"]["nodes_created"] for job in jobs) == len(alone["result"]["concepts"])
+    nodes = (await graph_client.get("/v1/nodes?limit=100", headers=ALICE)).json()["items"]
+    titles = [node["title"] for node in nodes]
+    assert sorted(titles) == sorted(alone["result"]["concepts"])  # each concept once
+    alices, carols = (
+        await _edge_weights(graph_client, ALICE),
+        await _edge_weights(graph_client, carol),
+    )
+    assert len(alices) == len(carols)
+    assert sum(alices.values()) == 4 * sum(carols.values())  # no increment lost
+
+
+async def test_a_database_blip_at_pickup_is_retried_without_counting_an_attempt(
+    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch, logs: LogReader
+) -> None:
+    client = await client_factory(job_retry_base_seconds=0.01, job_max_attempts=3)
+    original = JobService.start
+    failures = iter([True, True])
+
+    async def flaky(self: JobService, *args: Any, **kwargs: Any) -> Any:
+        if next(failures, False):
+            raise OperationalError("SELECT", {}, ConnectionResetError("db restarted"))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobService, "start", flaky)
+    job = await wait_for_job(client, (await submit(client)).headers["location"], ALICE)
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1  # the job itself ran once
+    retries = logs.events("job.retrying")
+    assert [(line["step"], line["attempt"]) for line in retries] == [("start", 1), ("start", 2)]
+
+
+async def test_a_job_that_cannot_be_picked_up_is_reported_once_and_requeued(
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    sentry_ingest: SentryIngest,
+    logs: LogReader,
+) -> None:
+    client = await client_factory(
+        **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
+        job_retry_base_seconds=0.01,
+        job_max_attempts=2,
+    )
+    original = JobService.start
+    failures = iter([True, True])  # every try of the first delivery
+
+    async def down(self: JobService, *args: Any, **kwargs: Any) -> Any:
+        if next(failures, False):
+            raise OperationalError("SELECT", {}, ConnectionRefusedError("db is down"))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobService, "start", down)
+    job = await wait_for_job(client, (await submit(client)).headers["location"], ALICE)
+    sentry_sdk.flush()
+
+    assert job["status"] == "succeeded"  # the requeued message ran once the database was back
+    assert job["attempts"] == 1
+    (event,) = sentry_ingest.events
+    assert event["contexts"]["graphnode"]["job_id"] == job["id"]
+    (requeued,) = logs.events("job.requeued")
+    assert requeued["sentry_event_id"] == event["event_id"]
+    assert requeued["job_id"] == job["id"]
+
+
+async def test_a_job_finished_by_another_delivery_meanwhile_is_skipped_not_failed(
+    client_factory: ClientFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    sentry_ingest: SentryIngest,
+    logs: LogReader,
+) -> None:
+    client = await client_factory(**sentry_on(sentry_ingest, **AS_DEVELOPMENT))
+    app = client._transport.app  # type: ignore[attr-defined]  # the app behind the client
+    original = GraphExtractionService.extract
+
+    async def overtaken(self: GraphExtractionService, *args: Any, **kwargs: Any) -> Any:
+        context = current()
+        assert context is not None
+        assert context.job_id is not None
+        async with app.state.session_factory() as other:  # the other delivery finishes first
+            job = await other.get(Job, uuid.UUID(context.job_id))
+            job.status, job.result = "succeeded", {"by": "the other delivery"}
+            await other.commit()
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GraphExtractionService, "extract", overtaken)
+    job = await wait_for_job(client, (await submit(client)).headers["location"], ALICE)
+    sentry_sdk.flush()
+
+    skipped = await wait_for_line(logs, "job.skipped")  # the job looked done before this
+    sentry_sdk.flush()
+
+    assert job["result"] == {"by": "the other delivery"}
+    assert sentry_ingest.events == []
+    assert skipped["reason"] == "finished in another delivery"
+    # This delivery's nodes were rolled back with it.
+    assert (await client.get("/v1/nodes", headers=ALICE)).json()["items"] == []
+
+
+class HostileLabels(TaskiqMiddleware):
+    """Runs after ours: the message leaves with labels nobody should trust."""
+
+    def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
+        message.labels.update(
+            {
+                "correlation_id": "evil\r\nforged-line",
+                "user_id": "x" * 500,
+                "enqueued_at_ms": float("inf"),
+                "sentry-trace": "0" * 32 + "-" + "1" * 16 + "-1\r\nX-Evil: 1",
+                "baggage": "b" * 20_000,
+            }
+        )
+        return message
+
+
+async def test_hostile_labels_are_dropped_and_nothing_leaks_from_the_previous_message(
+    client_factory: ClientFactory, logs: LogReader
+) -> None:
+    client = await client_factory()
+    app = client._transport.app  # type: ignore[attr-defined]  # the app behind the client
+    first = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**ALICE, "X-Request-ID": "first-message-01"},
+    )
+    await wait_for_job(client, first.headers["location"], ALICE)
+    app.state.broker.add_middlewares(HostileLabels())
+    logs.read()
+    logs.lines.clear()
+
+    second = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**BOB, "X-Request-ID": "second-message"},
+    )
+    job = await wait_for_job(client, second.headers["location"], BOB)
+
+    assert job["status"] == "succeeded"
+    lines = [line for line in logs.read() if line.get("job_id") == job["id"]]
+    assert lines
+    for line in lines:
+        assert line["correlation_id"] not in ("first-message-01", "second-message")
+        assert "evil" not in line["correlation_id"]
+        assert line["user_id"] in (None, "bob")  # from the stored job, never from the label
+    assert "forged-line" not in logs.text
+    assert "X-Evil" not in logs.text
+
+
+@pytest.mark.parametrize(
+    ("work_seconds", "grace_seconds", "status"),
+    [(0.3, 10.0, "succeeded"), (30.0, 0.3, "failed")],
+    ids=["finishes-within-grace", "interrupted-after-grace"],
+)
+async def test_shutdown_lets_in_process_jobs_finish_and_fails_those_it_must_cut(
+    settings_factory: SettingsFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    work_seconds: float,
+    grace_seconds: float,
+    status: str,
+) -> None:
+    original = GraphExtractionService.extract
+
+    async def slow(self: GraphExtractionService, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(work_seconds)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(GraphExtractionService, "extract", slow)
+    monkeypatch.setattr(app_main, "JOB_DRAIN_SECONDS", grace_seconds)
+    settings = settings_factory()
+    app = create_app(settings)
+    async with (
+        LifespanManager(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        location = (await submit(client)).headers["location"]
+        for _ in range(500):
+            if (await client.get(location, headers=ALICE)).json()["status"] == "running":
+                break
+            await asyncio.sleep(0.02)
+    # The app has shut down; a new one reads what the first left in the database.
+    async with (
+        LifespanManager(app := create_app(settings)),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client,
+    ):
+        job = (await client.get(location, headers=ALICE)).json()
+
+    assert job["status"] == status
+    assert job["attempts"] == 1
+    if status == "failed":
+        assert job["problem"]["status"] == 503
+        assert "shut down before the job finished" in job["problem"]["detail"]

@@ -268,3 +268,27 @@ async def test_a_killed_workers_job_is_redelivered_and_completes_once(
     nodes = (await client.get("/v1/nodes?limit=100&tag=extracted", headers=ALICE)).json()
     titles = [node["title"] for node in nodes["items"]]
     assert sorted(titles) == sorted(job["result"]["concepts"])  # written once, not twice
+
+
+async def test_a_job_longer_than_the_redelivery_delay_stays_with_its_worker(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)
+    busy = start_worker(hook="slow", delay=3 * float(environment["BROKER_REDELIVERY_SECONDS"]))
+    response = await client.post(
+        "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+    )
+    location = response.headers["location"]
+    await wait_until_running(client, location)
+    idle = start_worker()  # would claim the message if the busy worker stopped holding it
+
+    job = await wait_for_job(client, location, ALICE, seconds=60)
+    busy.stop()
+    idle.stop()
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1
+    assert not [line for line in idle.lines() if line.get("job_id") == job["id"]]
