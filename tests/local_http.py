@@ -6,6 +6,7 @@ import gzip
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,22 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-case names
     body: bytes
+
+
+class Trickle:
+    """A response body sent one byte every `interval` seconds."""
+
+    def __init__(self, body: bytes, interval: float) -> None:
+        self.body = body
+        self.interval = interval
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def chunks(self) -> Iterator[bytes]:
+        for index in range(len(self.body)):
+            time.sleep(self.interval)
+            yield self.body[index : index + 1]
 
 
 class RecordingServer:
@@ -45,7 +62,12 @@ class RecordingServer:
                 for name, value in extra_headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(payload)
+                try:
+                    for chunk in payload.chunks() if isinstance(payload, Trickle) else [payload]:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what a trickle test expects
 
             do_GET = do_POST = do_PUT = _record
 
@@ -56,7 +78,7 @@ class RecordingServer:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes | Trickle]:
         return 200, {}, b"{}"
 
     @property
@@ -107,7 +129,9 @@ class FakeLLM(RecordingServer):
     """An OpenAI-compatible `/v1/chat/completions` on 127.0.0.1 that misbehaves on request.
 
     `mode`: ok, slow (sleeps `delay` seconds), error (500), rate-limited (429 with
-    `Retry-After`), garbage (200 with a body that is not a completion), refused (401).
+    `Retry-After` unless `retry_after` is None), garbage (200 with a body that is not a
+    completion), bad-gzip (200 claiming a gzip body that is not), trickle (a completion
+    sent one byte every `delay` seconds), refused (401).
     `script`, when set, gives the mode of each successive request instead.
     """
 
@@ -116,27 +140,31 @@ class FakeLLM(RecordingServer):
         self.mode = "ok"
         self.script: list[str] = []
         self.delay = 2.0
-        self.retry_after = "7"
+        self.retry_after: str | None = "7"
         self.answer = "Graphs connect things [1]."
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes | Trickle]:
         mode = self.script.pop(0) if self.script else self.mode
         if mode == "slow":
             time.sleep(self.delay)
         if mode == "error":
             return 500, {}, b'{"error": {"message": "upstream internal detail sk-leak"}}'
         if mode == "rate-limited":
-            return 429, {"Retry-After": self.retry_after}, b'{"error": "slow down"}'
+            headers = {} if self.retry_after is None else {"Retry-After": self.retry_after}
+            return 429, headers, b'{"error": "slow down"}'
         if mode == "garbage":
             return 200, {}, b"<html>upstream proxy page</html>"
+        if mode == "bad-gzip":
+            return 200, {"Content-Encoding": "gzip"}, b"this is not gzip sk-leak"
         if mode == "refused":
             return 401, {}, b'{"error": "bad key"}'
         completion = {"choices": [{"message": {"role": "assistant", "content": self.answer}}]}
-        return 200, {}, json.dumps(completion).encode()
+        body = json.dumps(completion).encode()
+        return 200, {}, Trickle(body, self.delay) if mode == "trickle" else body
 
 
 class FakeSentryAPI(RecordingServer):

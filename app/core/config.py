@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
     llm_model: str = "gpt-4o-mini"
+    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_deadline_seconds: float = Field(default=60.0, gt=0, le=900)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     llm_max_retry_wait_seconds: float = Field(default=10.0, ge=0, le=300)
 

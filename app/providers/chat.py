@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import email.utils
+import math
 import random
 import re
 import time
@@ -24,6 +26,8 @@ log = structlog.get_logger(__name__)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _BACKOFF_BASE_SECONDS = 0.25
 _DEFAULT_RETRY_AFTER_SECONDS = 30
+_MAX_RETRY_AFTER_SECONDS = 86_400
+_DELAY_SECONDS = re.compile(r"[0-9]{1,9}")  # RFC 9110 delay-seconds, bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,22 +82,34 @@ class _Completion(BaseModel):
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delay-seconds or HTTP-date), clamped to a day;
+    None when absent or not understood (the upstream's header is not trusted further)."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+    value = value.strip()
+    if _DELAY_SECONDS.fullmatch(value):
+        seconds = float(value)
+    else:
+        try:
+            moment = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if moment.tzinfo is None:  # "-0000": UTC by RFC 5322
+            moment = moment.replace(tzinfo=datetime.UTC)
+        seconds = moment.timestamp() - time.time()
+    return min(max(0.0, seconds), _MAX_RETRY_AFTER_SECONDS)
+
+
+def _retry_after_header(seconds: float | None) -> int:
+    return _DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(1, math.ceil(seconds))
 
 
 class OpenAICompatibleProvider:
     """POST {LLM_BASE_URL}/chat/completions on the shared client, with bounded retries.
 
-    Upstream failures become problems: timeout 504, unreachable or 5xx or malformed 502,
-    429 503 with `Retry-After`. The upstream's body never reaches the client or the logs.
+    Upstream failures become problems: timeout (read timeout, or the whole answer past
+    LLM_DEADLINE_SECONDS) 504, unreachable or 5xx or malformed 502, 429 503 with
+    `Retry-After`. The upstream's body never reaches the client or the logs.
     """
 
     name = "openai"
@@ -107,7 +123,10 @@ class OpenAICompatibleProvider:
         self._client = client
         self._url = f"{settings.llm_base_url}/chat/completions"
         self._model = settings.llm_model
-        self._timeout = httpx.Timeout(settings.llm_timeout_seconds)
+        self._timeout = httpx.Timeout(
+            settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds
+        )
+        self._deadline = settings.llm_deadline_seconds
         self._max_retries = settings.llm_max_retries
         self._max_wait = settings.llm_max_retry_wait_seconds
         self._headers = {}
@@ -125,7 +144,12 @@ class OpenAICompatibleProvider:
                 {"role": "user", "content": message},
             ],
         }
-        response = await self._post(payload)
+        try:
+            async with asyncio.timeout(self._deadline):
+                response = await self._post(payload)
+        except TimeoutError:
+            log.warning("llm.upstream_failed", reason="deadline", deadline_s=self._deadline)
+            raise UpstreamTimeout("The language model did not answer in time.") from None
         try:
             completion = _Completion.model_validate_json(response.content)
             content = completion.choices[0].message.content.strip()
@@ -155,6 +179,12 @@ class OpenAICompatibleProvider:
             except httpx.TransportError as error:
                 log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
                 failure = UpstreamError("The language model could not be reached.")
+            except httpx.RequestError as error:
+                # A body that does not decode (bad gzip), a redirect loop: retrying cannot help.
+                log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
+                raise UpstreamError(
+                    "The language model answered with something unusable."
+                ) from None
             else:
                 status = response.status_code
                 if status < 400:
@@ -166,7 +196,7 @@ class OpenAICompatibleProvider:
                     if attempt >= self._max_retries or seconds > self._max_wait:
                         raise ServiceUnavailable(
                             "The language model is rate limited. Retry later.",
-                            retry_after=round(retry_after or _DEFAULT_RETRY_AFTER_SECONDS),
+                            retry_after=_retry_after_header(retry_after),
                         )
                     wait = seconds
                     failure = ServiceUnavailable("The language model is rate limited.")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import email.utils
+import time
 from typing import Any
 
 import pytest
@@ -190,6 +192,7 @@ FAILURES = [
     ("slow", 504, "upstream-timeout", None),
     ("error", 502, "upstream-error", None),
     ("garbage", 502, "upstream-error", None),
+    ("bad-gzip", 502, "upstream-error", None),
     ("refused", 502, "upstream-error", None),
     ("rate-limited", 503, "service-unavailable", "7"),
 ]
@@ -288,6 +291,69 @@ async def test_unreachable_upstream_is_a_502(client_factory: ClientFactory) -> N
 
     assert response.status_code == 502
     assert response.json()["type"] == "/problems/upstream-error"
+
+
+async def test_an_upstream_that_trickles_its_answer_is_cut_at_the_deadline(
+    client_factory: ClientFactory, fake_llm: FakeLLM, logs: LogReader
+) -> None:
+    fake_llm.mode = "trickle"
+    fake_llm.delay = 0.1  # a byte every 0.1 s never trips the 0.5 s read timeout
+    client = await client_factory(**llm_settings(fake_llm, llm_deadline_seconds=1.0))
+
+    response = await client.post("/v1/ai/chat", json={"message": "hello"}, headers=ALICE)
+
+    assert response.status_code == 504
+    assert response.json()["type"] == "/problems/upstream-timeout"
+    (line,) = [line for line in logs.read() if line["event"] == "llm.upstream_failed"]
+    assert line["reason"] == "deadline"
+
+
+def _http_date(seconds_from_now: float) -> str:
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (None, "30"),  # no Retry-After: a default, not an immediate retry
+        ("", "30"),
+        ("12", "12"),
+        (" 12 ", "12"),
+        ("0", "1"),
+        ("999999999", "86400"),  # clamped to a day
+        ("9" * 5000, "30"),  # not a number we accept
+        ("\u00b2", "30"),  # a digit to str.isdigit(), not to float()
+        ("-5", "30"),
+        ("1e9", "30"),
+        ("Wed, 99 Foo 2026 99:99:99 GMT", "30"),
+        (_http_date(-60), "1"),  # a date in the past: retry now-ish
+    ],
+)
+async def test_retry_after_from_the_upstream_is_parsed_defensively(
+    client_factory: ClientFactory, fake_llm: FakeLLM, sent: str | None, expected: str
+) -> None:
+    fake_llm.mode = "rate-limited"
+    fake_llm.retry_after = sent
+    client = await client_factory(**llm_settings(fake_llm))
+
+    response = await client.post("/v1/ai/chat", json={"message": "hello"}, headers=ALICE)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == expected
+
+
+async def test_retry_after_as_an_http_date_is_honoured(
+    client_factory: ClientFactory, fake_llm: FakeLLM
+) -> None:
+    fake_llm.mode = "rate-limited"
+    fake_llm.retry_after = _http_date(120)
+    client = await client_factory(**llm_settings(fake_llm, llm_max_retries=3))
+
+    response = await client.post("/v1/ai/chat", json={"message": "hello"}, headers=ALICE)
+
+    assert response.status_code == 503
+    assert 115 <= int(response.headers["retry-after"]) <= 121
+    assert len(fake_llm.requests) == 1  # beyond LLM_MAX_RETRY_WAIT_SECONDS: not waited for
 
 
 def _dev_secret() -> Any:
