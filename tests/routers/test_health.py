@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
 from httpx import AsyncClient
 
 from tests.conftest import ClientFactory, LogReader, service_url
@@ -52,3 +56,64 @@ async def test_readyz_against_real_postgres(client_factory: ClientFactory) -> No
 
     assert response.status_code == 200
     assert response.json()["checks"]["database"] == "ok"
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a real service until `cut()`: a broker that goes away."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        self._writers += [writer, upstream_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+async def test_readyz_is_a_503_problem_when_the_broker_goes_away(
+    client_factory: ClientFactory, logs: LogReader
+) -> None:
+    proxy = TcpProxy(service_url("TEST_REDIS_URL"))
+    await proxy.start()
+    client = await client_factory(broker_url=f"redis://127.0.0.1:{proxy.port}/0")
+    assert (await client.get("/readyz")).status_code == 200
+
+    await proxy.cut()
+    response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "broker": "unavailable"}
+    (failed_check,) = logs.events("readiness.check_failed")
+    assert failed_check["check"] == "broker"
+
+
+async def test_readyz_against_real_redis_and_rabbitmq(client_factory: ClientFactory) -> None:
+    for variable in ("TEST_REDIS_URL", "TEST_AMQP_URL"):
+        client = await client_factory(broker_url=service_url(variable))
+
+        response = await client.get("/readyz")
+
+        assert response.json()["checks"] == {"database": "ok", "broker": "ok"}, variable
