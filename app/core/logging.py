@@ -7,6 +7,7 @@ inside a job, and `trace_id`/`span_id` while a Sentry span is active.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Mapping
@@ -48,6 +49,7 @@ _QUIET_LOGGERS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # keys come from code: a small, fixed set
 def is_sensitive_key(key: str) -> bool:
     lowered = key.lower().replace("-", "_")
     return any(part in lowered for part in _SENSITIVE_KEY_PARTS)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import sentry_sdk
+from sentry_sdk.integrations.argv import ArgvIntegration
+from sentry_sdk.integrations.atexit import AtexitIntegration
+from sentry_sdk.integrations.dedupe import DedupeIntegration
+from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
+from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.integrations.redis import RedisIntegration
+from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.types import Event, Hint
 
@@ -126,15 +135,35 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
         event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + _EXTRA_DENYLIST, recursive=True),
         before_send=scrub_event,
         before_send_transaction=scrub_event,
-        default_integrations=True,
+        # The integrations we use, named (bench/RESULTS.md has the profile behind this):
+        # no auto-enabling ones (asyncpg's would duplicate SQLAlchemy's query spans), no
+        # stdlib one (it wraps http.client, which only the SDK's own transport uses).
+        default_integrations=False,
+        auto_enabling_integrations=False,
         integrations=[
+            ArgvIntegration(),
+            AtexitIntegration(),
+            DedupeIntegration(),
+            ExcepthookIntegration(),
+            ModulesIntegration(),
+            ThreadingIntegration(),
+            LoggingIntegration(),
             StarletteIntegration(**web_options),
             FastApiIntegration(**web_options),
-            LoggingIntegration(),
             HttpxIntegration(),
+            SqlalchemyIntegration(),
+            RedisIntegration(),
         ],
+        # Release health for a server means one session per request, aggregated and sent
+        # every minute: work on every request for a chart we do not use (errors carry the
+        # release anyway).
+        auto_session_tracking=False,
         **options,
     )
+    # The SDK logs at DEBUG on every request and drops the records in a filter unless
+    # `debug` is on (SENTRY_DEBUG=1); a level stops them before a record is even built.
+    if not sentry_sdk.get_client().options.get("debug"):
+        logging.getLogger("sentry_sdk.errors").setLevel(logging.WARNING)
     sentry_sdk.get_global_scope().set_tag("component", component)
     ignore_logger(HANDLED_ERRORS_LOGGER)
     ignore_logger(TASKIQ_RECEIVER_LOGGER)
