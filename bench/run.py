@@ -1,7 +1,8 @@
 """Paired-round HTTP benchmark: each variant against bare FastAPI, side by side.
 
-    .venv/bin/python -m bench.run                       # the full table (about 12 minutes)
+    .venv/bin/python -m bench.run                       # the full table (about 30 minutes)
     .venv/bin/python -m bench.run --seconds 3 --rounds 3 --only ours-off,ours-prod
+    .venv/bin/python -m bench.run --soak 10              # production config, half rate
 
 Each comparison starts both servers under uvicorn on 127.0.0.1 (one process each), warms
 them up, then alternates wrk runs (baseline, variant, baseline, variant, ...) so both see
@@ -47,6 +48,8 @@ class Ingest:
         ingest = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real ingest: no connect per envelope
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -79,6 +82,21 @@ class Ingest:
             self.transactions = self.events = 0
 
 
+class Blackhole:
+    """A Sentry endpoint that is unreachable in the worst way: it accepts the connection
+    (the kernel completes the handshake) and then never reads or answers."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(1024)
+        self.port = self._socket.getsockname()[1]
+
+    @property
+    def dsn(self) -> str:
+        return f"http://public@127.0.0.1:{self.port}/1"
+
+
 @dataclass
 class Variant:
     name: str
@@ -90,6 +108,8 @@ class Variant:
     sentry: bool = False
     seed_node: bool = False
     baseline: str = "bare-fastapi"
+    rate: int | None = None  # fixed request rate (both sides) instead of saturation
+    blackhole: bool = False  # Sentry's endpoint accepts connections and never answers
 
 
 def _free_port() -> int:
@@ -110,15 +130,23 @@ class Server:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
-    def peak_rss_mb(self) -> float:
+    def _status_mb(self, field: str) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
         return 0.0
 
+    def peak_rss_mb(self) -> float:
+        return self._status_mb("VmHWM:")
+
+    def rss_mb(self) -> float:
+        return self._status_mb("VmRSS:")
+
 
 @contextlib.contextmanager
-def serve(variant: Variant, ingest: Ingest, workdir: Path) -> Iterator[Server]:
+def serve(
+    variant: Variant, ingest: Ingest, workdir: Path, blackhole: Blackhole | None = None
+) -> Iterator[Server]:
     port = _free_port()
     env = {
         "PATH": os.environ["PATH"],
@@ -131,7 +159,7 @@ def serve(variant: Variant, ingest: Ingest, workdir: Path) -> Iterator[Server]:
         **variant.env,
     }
     if variant.sentry:
-        env["SENTRY_DSN"] = ingest.dsn
+        env["SENTRY_DSN"] = blackhole.dsn if variant.blackhole and blackhole else ingest.dsn
     process = subprocess.Popen(
         [
             sys.executable,
@@ -188,6 +216,7 @@ class Run:
     p99_ms: float
     cpu_us: float
     requests: int
+    failed: int = 0  # non-2xx/3xx responses and socket errors
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -198,9 +227,14 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def drive(server: Server, seconds: float, connections: int, workdir: Path) -> Run:
+def drive(
+    server: Server, seconds: float, connections: int, workdir: Path, rate: int | None = None
+) -> Run:
     script = workdir / f"{server.variant.name}.lua"
     lines = [f'wrk.method = "{server.variant.method}"']
+    if rate is not None:
+        # wrk has no rate option; each connection waits between requests instead.
+        lines.append(f"function delay() return {connections * 1000 / rate:.3f} end")
     if server.variant.body is not None:
         lines.append(f"wrk.body = '{server.variant.body}'")
         lines.append('wrk.headers["Content-Type"] = "application/json"')
@@ -228,7 +262,11 @@ def drive(server: Server, seconds: float, connections: int, workdir: Path) -> Ru
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    return Run(rps, p50, p99, cpu * 1e6 / max(requests, 1), requests)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", output)
+    failed = int(non_2xx.group(1)) if non_2xx else 0
+    failed += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return Run(rps, p50, p99, cpu * 1e6 / max(requests, 1), requests, failed)
 
 
 FASTAPI = "bench.apps:bare_fastapi"
@@ -261,6 +299,17 @@ VARIANTS = [
     Variant(
         "ours-422", OURS, path="/items", method="POST", body=BAD_BODY, baseline="bare-fastapi-422"
     ),
+    # 200 req/s (well under saturation): does every sampled transaction arrive?
+    Variant("ours-trace-200rps", OURS, env=TRACING, sentry=True, rate=200),
+    # Sentry's endpoint accepts connections and never answers: requests must not notice.
+    Variant(
+        "ours-prod-blackholed",
+        OURS,
+        env=PRODUCTION,
+        sentry=True,
+        blackhole=True,
+        baseline="ours-prod",
+    ),
     Variant(
         "node-prod",
         OURS,
@@ -278,11 +327,44 @@ BASELINES = {
         "bare-fastapi-422", FASTAPI, path="/items", method="POST", body=BAD_BODY
     ),
     "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
+    "ours-prod": Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
 }
 
 
 def _fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+
+
+def soak(minutes: int, connections: int, blackholed: bool) -> None:
+    """Production configuration at half its sustainable rate for `minutes`, one line per
+    minute: failures (any non-2xx or socket error) must stay 0 and RSS flat."""
+    variant = Variant("soak", OURS, env=PRODUCTION, sentry=True, blackhole=blackholed, baseline="-")
+    ingest, blackhole = Ingest(), Blackhole()
+    with (
+        tempfile.TemporaryDirectory(prefix="graphnode-bench-") as tmp,
+        serve(variant, ingest, Path(tmp), blackhole) as server,
+    ):
+        workdir = Path(tmp)
+        drive(server, 2, connections, workdir)  # warm-up
+        sustainable = drive(server, 10, connections, workdir).rps
+        rate = max(1, round(sustainable / 2))
+        where = "unreachable (blackholed)" if blackholed else "a local counting endpoint"
+        print(f"sustainable {sustainable:.0f} req/s; soaking at {rate} req/s for {minutes} min")
+        print(f"production configuration, Sentry sending to {where}")
+        print()
+        print("| minute | req/s | p50 ms | p99 ms | failed | RSS MB | transactions delivered |")
+        print("|---|---|---|---|---|---|---|")
+        ingest.reset()
+        sent = 0
+        for minute in range(1, minutes + 1):
+            run = drive(server, 60, connections, workdir, rate)
+            sent += run.requests
+            delivered = "-" if blackholed else f"{ingest.transactions / (sent * 0.1):.0%}"
+            print(
+                f"| {minute} | {run.rps:.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | "
+                f"{run.failed} | {server.rss_mb():.1f} | {delivered} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -291,29 +373,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="comma-separated variant names")
+    parser.add_argument("--soak", type=int, metavar="MINUTES", help="run the soak instead")
+    parser.add_argument("--blackholed", action="store_true", help="soak: Sentry unreachable")
     args = parser.parse_args()
+    if args.soak:
+        soak(args.soak, args.connections, args.blackholed)
+        return
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only.split(",")]
 
     ingest = Ingest()
+    blackhole = Blackhole()
     rows = []
     with tempfile.TemporaryDirectory(prefix="graphnode-bench-") as tmp:
         workdir = Path(tmp)
         for variant in chosen:
             baseline = BASELINES[variant.baseline]
-            with serve(baseline, ingest, workdir) as base, serve(variant, ingest, workdir) as test:
+            with (
+                serve(baseline, ingest, workdir) as base,
+                serve(variant, ingest, workdir, blackhole) as test,
+            ):
                 drive(base, 2, args.connections, workdir)  # warm-up
                 drive(test, 2, args.connections, workdir)
+                rss_warm = test.rss_mb()
+                served = 0
                 ingest.reset()
                 ratios, runs, sent = [], [], 0
                 for _ in range(args.rounds):
-                    a = drive(base, args.seconds, args.connections, workdir)
-                    b = drive(test, args.seconds, args.connections, workdir)
+                    a = drive(base, args.seconds, args.connections, workdir, variant.rate)
+                    b = drive(test, args.seconds, args.connections, workdir, variant.rate)
+                    served += b.requests
                     ratios.append(b.rps / a.rps)
                     runs.append((a, b))
                     sent += b.requests
                 time.sleep(3)  # let the SDK's background thread finish sending
                 delivered = ""
-                if variant.sentry:
+                if variant.sentry and not variant.blackhole:
                     rate = float(variant.env.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
                     expected = sent * rate
                     delivered = f"{ingest.transactions / expected:.0%}" if expected else "-"
@@ -328,6 +422,10 @@ def main() -> None:
                         statistics.median(b.cpu_us - a.cpu_us for a, b in runs),
                         test.peak_rss_mb(),
                         delivered,
+                        f"{rss_warm:.0f} → {test.rss_mb():.0f} MB after {served / 1000:.0f}k "
+                        f"({(test.rss_mb() - rss_warm) / rss_warm:+.1%})",
+                        statistics.median(b.p99_ms / a.p99_ms for a, b in runs),
+                        sum(b.failed for _, b in runs),
                     )
                 )
                 print(rows[-1], flush=True)
@@ -335,13 +433,15 @@ def main() -> None:
     print()
     print(
         "| variant | vs | req/s ratio, median (min-max) | req/s | p50 ms | p99 ms "
-        "| extra CPU µs/req | peak RSS MB | transactions delivered |"
+        "| p99 vs baseline | extra CPU µs/req | peak RSS MB | RSS growth | "
+        "transactions delivered | failed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.0f} | {row[4]:.2f} | "
-            f"{row[5]:.2f} | {row[6]:+.0f} | {row[7]:.0f} | {row[8] or '-'} |"
+            f"{row[5]:.2f} | {row[10]:.2f}x | {row[6]:+.0f} | {row[7]:.0f} | {row[9]} | "
+            f"{row[8] or '-'} | {row[11]} |"
         )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +16,7 @@ from app.core.context import (
     unbind,
     valid_correlation_id,
 )
+from app.core.logging import log_access
 
 REQUEST_ID_HEADER = "x-request-id"
 REQUEST_ID_HEADER_BYTES = b"x-request-id"
@@ -25,8 +25,6 @@ CORRELATION_ID_HEADER_BYTES = b"x-correlation-id"
 CLIENT_CLOSED_REQUEST = 499
 # scope["state"] flag: the client disconnected, so a failure to send is not our error.
 CLIENT_GONE_STATE_KEY = "client_gone"
-
-access_log = structlog.get_logger("graphnode.access")
 
 
 def route_template(scope: Scope) -> str | None:
@@ -131,4 +129,4 @@ def _log_access(
     }
     if disconnected:
         fields["disconnected"] = True
-    access_log.info("http.request", **fields)
+    log_access(fields)

@@ -1,0 +1,261 @@
+"""Worker overhead: jobs/s through taskiq, bare vs with our layer, in-process and on Redis.
+
+    .venv/bin/python -m bench.worker                 # 5 paired rounds of 3,000 jobs each
+    .venv/bin/python -m bench.worker --jobs 1000 --rounds 3 --redis-url ''   # no Redis
+
+"Ours" is what every message gets from us, minus the job's own work: on the producer side
+the bound request context, a `queue.publish` span and the context middleware (context and
+trace labels); on the consumer side label validation, fresh Sentry scopes, the bound
+context, the continued trace with its transaction and `queue.process` span
+(`app.worker.execution.job_transaction`), with Sentry initialised as in production (errors
+always, traces at 0.1, sent to a local endpoint that only counts). For Redis, ours is also
+our broker (`ReclaimingRedisStreamBroker`: a reclaim pass after every read and a keepalive
+per held message) against taskiq-redis's `RedisStreamBroker`. "Bare" is the same no-op task
+on the bare broker. Producer and consumer share one process (like the in-process broker);
+bare and ours alternate in paired rounds so they share the machine's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import Any
+
+import sentry_sdk
+from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
+from taskiq.receiver import Receiver
+
+from app.core.config import Settings
+from app.core.context import bind_request_context
+from app.core.sentry import init_sentry
+from app.worker.execution import fresh_sentry_scopes, job_transaction
+from app.worker.labels import JobLabels
+from app.worker.middleware import PUBLISH_OP, ContextPropagationMiddleware
+
+QUEUE_GROUP = "bench-workers"
+
+
+class _Ingest(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Finished:
+    """Counts finished jobs; `wait()` returns once the expected number have run."""
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._done = asyncio.Event()
+
+    def expect(self, jobs: int) -> None:
+        self._left = jobs
+        self._done = asyncio.Event()
+
+    def hit(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._done.set()
+
+    async def wait(self) -> None:
+        await self._done.wait()
+
+
+class Setup:
+    def __init__(self, name: str, broker: AsyncBroker, finished: Finished, ours: bool) -> None:
+        self.name, self.broker, self.finished, self.ours = name, broker, finished, ours
+
+
+def _register_bare(broker: AsyncBroker, finished: Finished) -> None:
+    async def noop(job_id: str) -> str:
+        finished.hit()
+        return job_id
+
+    broker.register_task(noop, task_name="noop")
+
+
+def _register_ours(
+    broker: AsyncBroker, finished: Finished, settings: Settings, system: str
+) -> None:
+    broker.add_middlewares(ContextPropagationMiddleware())
+    broker.state.settings = settings
+    broker.state.messaging_system = system
+
+    async def noop(job_id: str, context: Context = TaskiqDepends()) -> str:
+        parsed = JobLabels.parse(context.message.labels)
+        with (
+            fresh_sentry_scopes(),
+            bind_request_context(
+                correlation_id=parsed.correlation_id,
+                user_id=parsed.user_id,
+                job_id=job_id,
+                source="worker",
+            ),
+            job_transaction(context, parsed, settings, system) as (transaction, _),
+        ):
+            transaction.set_status("ok")
+            finished.hit()
+            return job_id
+
+    broker.register_task(noop, task_name="noop")
+
+
+async def _enqueue(setup: Setup, jobs: int) -> None:
+    task = setup.broker.find_task("noop")
+    assert task is not None
+    if not setup.ours:
+        for number in range(jobs):
+            await task.kiq(job_id=str(number))
+        return
+    with bind_request_context(correlation_id=uuid.uuid4().hex, user_id="bench", source="http"):
+        for number in range(jobs):
+            with sentry_sdk.start_span(op=PUBLISH_OP, name="noop") as span:
+                span.set_data("messaging.destination.name", "bench")
+                await task.kiq(job_id=str(number))
+
+
+async def throughput(setup: Setup, jobs: int) -> float:
+    setup.finished.expect(jobs)
+    started = time.perf_counter()
+    await _enqueue(setup, jobs)
+    await setup.finished.wait()
+    return jobs / (time.perf_counter() - started)
+
+
+@contextlib.asynccontextmanager
+async def in_process(settings: Settings) -> AsyncIterator[tuple[Setup, Setup]]:
+    bare, ours = InMemoryBroker(max_async_tasks=100), InMemoryBroker(max_async_tasks=100)
+    bare_done, ours_done = Finished(), Finished()
+    _register_bare(bare, bare_done)
+    _register_ours(ours, ours_done, settings, "taskiq-inmemory")
+    for broker in (bare, ours):
+        await broker.startup()
+    try:
+        yield (
+            Setup("in-process", bare, bare_done, False),
+            Setup("in-process", ours, ours_done, True),
+        )
+    finally:
+        for broker in (bare, ours):
+            await broker.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def on_redis(settings: Settings, url: str) -> AsyncIterator[tuple[Setup, Setup]]:
+    from redis.asyncio import Redis
+    from taskiq_redis import RedisStreamBroker
+
+    from app.worker.redis_streams import ReclaimingRedisStreamBroker
+
+    def make(kind: Callable[..., AsyncBroker], queue: str) -> AsyncBroker:
+        broker = kind(url=url, queue_name=queue, consumer_group_name=QUEUE_GROUP)
+        broker.is_worker_process = True  # startup() creates the consumer group
+        return broker
+
+    queues = [f"graphnode-bench-{uuid.uuid4().hex}" for _ in range(2)]
+    bare, ours = make(RedisStreamBroker, queues[0]), make(ReclaimingRedisStreamBroker, queues[1])
+    bare_done, ours_done = Finished(), Finished()
+    _register_bare(bare, bare_done)
+    _register_ours(ours, ours_done, settings, "redis")
+    stop = asyncio.Event()
+    listeners = []
+    for broker in (bare, ours):
+        await broker.startup()
+        receiver = Receiver(broker, max_async_tasks=100, run_startup=False)
+        listeners.append(asyncio.create_task(receiver.listen(stop)))
+    try:
+        yield (
+            Setup("redis streams", bare, bare_done, False),
+            Setup("redis streams", ours, ours_done, True),
+        )
+    finally:
+        stop.set()
+        for listener in listeners:
+            listener.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        for broker in (bare, ours):
+            await broker.shutdown()
+        async with Redis.from_url(url) as redis:
+            await redis.delete(*queues)
+
+
+async def _redis_reachable(url: str) -> bool:
+    from redis.asyncio import Redis
+
+    try:
+        async with Redis.from_url(url, socket_connect_timeout=2) as redis:
+            await redis.ping()
+    except Exception:
+        return False
+    return True
+
+
+async def compare(bare: Setup, ours: Setup, jobs: int, rounds: int) -> str:
+    for setup in (bare, ours):
+        await throughput(setup, min(200, jobs))  # warm-up
+    rates = []
+    for _ in range(rounds):
+        rates.append((await throughput(bare, jobs), await throughput(ours, jobs)))
+    ratios = [b / a for a, b in rates]
+    return (
+        f"| {bare.name} | {statistics.median(a for a, _ in rates):.0f} | "
+        f"{statistics.median(b for _, b in rates):.0f} | "
+        f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the streams comparison ('' to skip it)",
+    )
+    args = parser.parse_args()
+
+    ingest = ThreadingHTTPServer(("127.0.0.1", 0), _Ingest)
+    Thread(target=ingest.serve_forever, daemon=True).start()
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="production",
+        jwt_secret="bench-secret-" + "x" * 32,
+        sentry_dsn=f"http://public@127.0.0.1:{ingest.server_address[1]}/1",
+        sentry_traces_sample_rate=0.1,
+    )
+    init_sentry(settings, component="worker")
+
+    rows = []
+    async with in_process(settings) as (bare, ours):
+        rows.append(await compare(bare, ours, args.jobs, args.rounds))
+    if args.redis_url and await _redis_reachable(args.redis_url):
+        async with on_redis(settings, args.redis_url) as (bare, ours):
+            rows.append(await compare(bare, ours, args.jobs, args.rounds))
+    elif args.redis_url:
+        rows.append(f"| redis streams | skipped: {args.redis_url} is unreachable | | |")
+    sentry_sdk.flush()
+    print(f"{args.rounds} paired rounds of {args.jobs} jobs")
+    print("| broker | bare taskiq, jobs/s | ours, jobs/s | ours vs bare, median (min-max) |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
