@@ -68,8 +68,9 @@ def job_transaction(
         span.set_data("messaging.message.id", message.task_id)
         span.set_data("messaging.destination.name", settings.broker_queue)
         span.set_data("messaging.system", system)
-        body = context.broker.formatter.dumps(message).message
-        span.set_data("messaging.message.body.size", len(body))
+        if span.sampled:  # serialising the message again only pays for a span that is sent
+            body = context.broker.formatter.dumps(message).message
+            span.set_data("messaging.message.body.size", len(body))
         if parsed.enqueued_at_ms is not None:
             latency = max(0, now_ms() - parsed.enqueued_at_ms)
             span.set_data("messaging.message.receive.latency", latency)

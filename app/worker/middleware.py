@@ -28,7 +28,8 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
             if baggage:
                 message.labels[labels.BAGGAGE] = baggage
             span = sentry_sdk.get_current_span()
-            if span is not None and span.op == PUBLISH_OP:
+            # Only for a span that is sent: the size costs a second serialisation.
+            if span is not None and span.op == PUBLISH_OP and span.sampled:
                 span.set_data("messaging.message.id", message.task_id)
                 body = self.broker.formatter.dumps(message).message
                 span.set_data("messaging.message.body.size", len(body))

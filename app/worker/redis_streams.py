@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -27,16 +28,27 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
 
     Idle time is measured from the last claim, not from the last sign of life, so a job
     that runs longer than the redelivery delay would be claimed by a second worker while
-    the first is still on it. Each message this worker holds is therefore re-claimed
+    the first is still on it. The messages this worker holds are therefore re-claimed
     (XCLAIM JUSTID, which resets the idle time without counting a delivery) every third of
-    the delay until it is acknowledged; only a worker that died stops doing that.
+    the delay until they are acknowledged, all in one call; only a worker that died stops
+    doing that.
+
+    A message can only become reclaimable a whole delay after it was claimed, so the
+    reclaim pass runs at most every tenth of the delay (not after each read: with one
+    message per read it would double the round trips per job, bench/RESULTS.md).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._keepalives: set[asyncio.Task[None]] = set()
+        # message ids this worker holds (read, not yet acknowledged), by stream
+        self._held: dict[str, set[str]] = {}
+        self._keepalive: asyncio.Task[None] | None = None
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        if self._keepalive is None:
+            self._keepalive = asyncio.create_task(self._keep_claimed())
+        reclaim_every = self.idle_timeout / 1000 / 10
+        next_reclaim = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
                 # redis-py's types are loose (and responses are bytes: nothing is decoded).
@@ -51,6 +63,9 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
                 for stream, messages in fetched or []:
                     for message_id, fields in messages:
                         yield self._ackable(stream, message_id, fields)
+                if time.monotonic() < next_reclaim:
+                    continue
+                next_reclaim = time.monotonic() + reclaim_every
                 reclaimed: Any = await redis.xautoclaim(
                     name=self.queue_name,
                     groupname=self.consumer_group_name,
@@ -64,37 +79,40 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
     def _ackable(self, stream: Any, message_id: Any, fields: Any) -> AckableMessage:
         queue = stream.decode() if isinstance(stream, bytes) else str(stream)
         key = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
-        keepalive = asyncio.create_task(self._keep_claimed(queue, key))
-        self._keepalives.add(keepalive)
-        keepalive.add_done_callback(self._keepalives.discard)
+        held = self._held.setdefault(queue, set())
+        held.add(key)
         acknowledge = self._ack_generator(id=key, queue_name=queue)
 
         async def ack() -> None:
-            keepalive.cancel()
+            held.discard(key)
             await acknowledge()
 
         return AckableMessage(data=fields[b"data"], ack=ack)
 
-    async def _keep_claimed(self, queue: str, message_id: str) -> None:
+    async def _keep_claimed(self) -> None:
         interval = self.idle_timeout / 1000 / 3
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
                 await asyncio.sleep(interval)
-                try:
-                    await redis.xclaim(
-                        queue,
-                        self.consumer_group_name,
-                        self.consumer_name,
-                        min_idle_time=0,
-                        message_ids=[message_id],
-                        justid=True,
-                    )
-                except Exception as error:  # a Redis blip: the next turn tries again
-                    log.warning("broker.reclaim_failed", error_type=type(error).__name__)
+                for queue, held in list(self._held.items()):
+                    if not held:
+                        continue
+                    try:
+                        await redis.xclaim(
+                            queue,
+                            self.consumer_group_name,
+                            self.consumer_name,
+                            min_idle_time=0,
+                            message_ids=list(held),
+                            justid=True,
+                        )
+                    except Exception as error:  # a Redis blip: the next turn tries again
+                        log.warning("broker.reclaim_failed", error_type=type(error).__name__)
 
     async def shutdown(self) -> None:
-        for keepalive in list(self._keepalives):
-            keepalive.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._keepalives, return_exceptions=True)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+            self._keepalive = None
         await super().shutdown()
