@@ -110,6 +110,7 @@ class Variant:
     baseline: str = "bare-fastapi"
     rate: int | None = None  # fixed request rate (both sides) instead of saturation
     blackhole: bool = False  # Sentry's endpoint accepts connections and never answers
+    succeeds: bool = True  # every response is a 2xx (False: the error paths)
 
 
 def _free_port() -> int:
@@ -272,6 +273,7 @@ def drive(
 FASTAPI = "bench.apps:bare_fastapi"
 OURS = "bench.apps:ours"
 OFF: dict[str, str] = {}
+ERRORS_ONLY = {"SENTRY_TRACES_SAMPLE_RATE": "0"}
 PRODUCTION = {"SENTRY_TRACES_SAMPLE_RATE": "0.1"}
 TRACING = {"SENTRY_TRACES_SAMPLE_RATE": "1.0"}
 BAD_BODY = '{"title": 5}'
@@ -282,12 +284,21 @@ VARIANTS = [
     Variant("bare-starlette", "bench.apps:bare_starlette"),
     Variant("ours-off", OURS, env=OFF),
     Variant("peers-off", PEERS, env=OFF),
+    Variant("ours-errors", OURS, env=ERRORS_ONLY, sentry=True),
     Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
     Variant("peers-prod", PEERS, env=PRODUCTION, sentry=True),
     Variant("ours-trace", OURS, env=TRACING, sentry=True),
     Variant("peers-trace", PEERS, env=TRACING, sentry=True),
-    Variant("fastapi-404", FASTAPI, path="/nope", baseline="bare-fastapi-404"),
-    Variant("ours-404", OURS, path="/nope", baseline="bare-fastapi-404"),
+    Variant("fastapi-404", FASTAPI, path="/nope", baseline="bare-fastapi-404", succeeds=False),
+    # The same, with our ~20 API routes in both apps: the price of routing, then of problems.
+    Variant(
+        "fastapi-routes-404",
+        "bench.apps:fastapi_with_our_routes",
+        path="/nope",
+        baseline="bare-fastapi-404",
+        succeeds=False,
+    ),
+    Variant("ours-404", OURS, path="/nope", baseline="fastapi-routes-404", succeeds=False),
     Variant(
         "fastapi-422",
         FASTAPI,
@@ -295,9 +306,16 @@ VARIANTS = [
         method="POST",
         body=BAD_BODY,
         baseline="bare-fastapi-422",
+        succeeds=False,
     ),
     Variant(
-        "ours-422", OURS, path="/items", method="POST", body=BAD_BODY, baseline="bare-fastapi-422"
+        "ours-422",
+        OURS,
+        path="/items",
+        method="POST",
+        body=BAD_BODY,
+        baseline="bare-fastapi-422",
+        succeeds=False,
     ),
     # 200 req/s (well under saturation): does every sampled transaction arrive?
     Variant("ours-trace-200rps", OURS, env=TRACING, sentry=True, rate=200),
@@ -325,6 +343,9 @@ BASELINES = {
     "bare-fastapi-404": Variant("bare-fastapi-404", FASTAPI, path="/nope"),
     "bare-fastapi-422": Variant(
         "bare-fastapi-422", FASTAPI, path="/items", method="POST", body=BAD_BODY
+    ),
+    "fastapi-routes-404": Variant(
+        "fastapi-routes-404", "bench.apps:fastapi_with_our_routes", path="/nope"
     ),
     "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
     "ours-prod": Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
@@ -425,7 +446,7 @@ def main() -> None:
                         f"{rss_warm:.0f} → {test.rss_mb():.0f} MB after {served / 1000:.0f}k "
                         f"({(test.rss_mb() - rss_warm) / rss_warm:+.1%})",
                         statistics.median(b.p99_ms / a.p99_ms for a, b in runs),
-                        sum(b.failed for _, b in runs),
+                        sum(b.failed for _, b in runs) if variant.succeeds else "n/a",
                     )
                 )
                 print(rows[-1], flush=True)
