@@ -264,7 +264,9 @@ def drive(
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     failed = int(non_2xx.group(1)) if non_2xx else 0
     failed += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
     return Run(rps, p50, p99, cpu * 1e6 / max(requests, 1), requests, failed)
@@ -375,12 +377,14 @@ def soak(minutes: int, connections: int, blackholed: bool) -> None:
         print()
         print("| minute | req/s | p50 ms | p99 ms | failed | RSS MB | transactions delivered |")
         print("|---|---|---|---|---|---|---|")
+        time.sleep(3)  # what the saturation run queued is not counted against the soak
         ingest.reset()
         sent = 0
         for minute in range(1, minutes + 1):
             run = drive(server, 60, connections, workdir, rate)
             sent += run.requests
-            delivered = "-" if blackholed else f"{ingest.transactions / (sent * 0.1):.0%}"
+            expected = sent * float(PRODUCTION["SENTRY_TRACES_SAMPLE_RATE"])
+            delivered = "-" if blackholed else f"{ingest.transactions / expected:.0%}"
             print(
                 f"| {minute} | {run.rps:.0f} | {run.p50_ms:.2f} | {run.p99_ms:.2f} | "
                 f"{run.failed} | {server.rss_mb():.1f} | {delivered} |",
@@ -416,17 +420,17 @@ def main() -> None:
                 drive(base, 2, args.connections, workdir)  # warm-up
                 drive(test, 2, args.connections, workdir)
                 rss_warm = test.rss_mb()
-                served = 0
+                time.sleep(3)  # what the warm-up queued is not counted as delivered
                 ingest.reset()
                 ratios, runs, sent = [], [], 0
                 for _ in range(args.rounds):
                     a = drive(base, args.seconds, args.connections, workdir, variant.rate)
                     b = drive(test, args.seconds, args.connections, workdir, variant.rate)
-                    served += b.requests
                     ratios.append(b.rps / a.rps)
                     runs.append((a, b))
                     sent += b.requests
                 time.sleep(3)  # let the SDK's background thread finish sending
+                rss_end = test.rss_mb()
                 delivered = ""
                 if variant.sentry and not variant.blackhole:
                     rate = float(variant.env.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
@@ -443,8 +447,8 @@ def main() -> None:
                         statistics.median(b.cpu_us - a.cpu_us for a, b in runs),
                         test.peak_rss_mb(),
                         delivered,
-                        f"{rss_warm:.0f} → {test.rss_mb():.0f} MB after {served / 1000:.0f}k "
-                        f"({(test.rss_mb() - rss_warm) / rss_warm:+.1%})",
+                        f"{rss_warm:.0f} → {rss_end:.0f} MB after {sent / 1000:.0f}k "
+                        f"({(rss_end - rss_warm) / rss_warm:+.1%})",
                         statistics.median(b.p99_ms / a.p99_ms for a, b in runs),
                         sum(b.failed for _, b in runs) if variant.succeeds else "n/a",
                     )

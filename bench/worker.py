@@ -8,10 +8,14 @@ the bound request context, a `queue.publish` span and the context middleware (co
 trace labels); on the consumer side label validation, fresh Sentry scopes, the bound
 context, the continued trace with its transaction and `queue.process` span
 (`app.worker.execution.job_transaction`), with Sentry initialised as in production (errors
-always, traces at 0.1, sent to a local endpoint that only counts). For Redis, ours is also
-our broker (`ReclaimingRedisStreamBroker`: a reclaim pass after every read and a keepalive
-per held message) against taskiq-redis's `RedisStreamBroker`. "Bare" is the same no-op task
-on the bare broker. Producer and consumer share one process (like the in-process broker);
+always, traces at 0.1, sent to a local endpoint that answers and discards). The producer
+runs outside a request transaction (as a script or CLI would), so its publish spans are
+not sampled; consumer transactions are sampled at 0.1. For Redis, ours is also our broker
+(`ReclaimingRedisStreamBroker`) against taskiq-redis's `RedisStreamBroker`: the difference
+includes their reclaim passes (bare: after every read that returned messages; ours: at
+most every tenth of the redelivery delay), while our keepalive (every third of the delay,
+10 minutes by default) never fires in a run this short. "Bare" is the same no-op task on
+the bare broker. Producer and consumer share one process (like the in-process broker);
 bare and ours alternate in paired rounds so they share the machine's noise.
 """
 

@@ -20,6 +20,7 @@ from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
 from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
 from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.integrations.stdlib import StdlibIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.types import Event, Hint
@@ -135,17 +136,18 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
         event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + _EXTRA_DENYLIST, recursive=True),
         before_send=scrub_event,
         before_send_transaction=scrub_event,
-        # The integrations we use, named (bench/RESULTS.md has the profile behind this):
-        # no auto-enabling ones (asyncpg's would duplicate SQLAlchemy's query spans), no
-        # stdlib one (it wraps http.client, which only the SDK's own transport uses).
+        # The integrations we use, named: the SDK's defaults (Stdlib gives every event its
+        # `runtime` context), ours, and none of the auto-enabling ones, which would hook
+        # whatever happens to be installed (asyncpg's would duplicate SQLAlchemy's query
+        # spans). Without `default_integrations` no auto-enabling one is set up either.
         default_integrations=False,
-        auto_enabling_integrations=False,
         integrations=[
             ArgvIntegration(),
             AtexitIntegration(),
             DedupeIntegration(),
             ExcepthookIntegration(),
             ModulesIntegration(),
+            StdlibIntegration(),
             ThreadingIntegration(),
             LoggingIntegration(),
             StarletteIntegration(**web_options),
@@ -162,8 +164,8 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     )
     # The SDK logs at DEBUG on every request and drops the records in a filter unless
     # `debug` is on (SENTRY_DEBUG=1); a level stops them before a record is even built.
-    if not sentry_sdk.get_client().options.get("debug"):
-        logging.getLogger("sentry_sdk.errors").setLevel(logging.WARNING)
+    debug = sentry_sdk.get_client().options.get("debug")
+    logging.getLogger("sentry_sdk.errors").setLevel(logging.NOTSET if debug else logging.WARNING)
     sentry_sdk.get_global_scope().set_tag("component", component)
     ignore_logger(HANDLED_ERRORS_LOGGER)
     ignore_logger(TASKIQ_RECEIVER_LOGGER)

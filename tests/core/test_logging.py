@@ -64,6 +64,14 @@ async def test_every_line_in_a_request_carries_the_context(
     events = {line["event"] for line in lines}
     # structlog, a stdlib logger (uvicorn's) and the access line all went through one chain.
     assert {"item.read", "stdlib line inside a request", "http.request"} <= events
+    # The access line is written on its own fast path: it still carries what the shared
+    # processors add to every other line, in the same format.
+    (access,) = (line for line in lines if line["event"] == "http.request")
+    (item,) = (line for line in lines if line["event"] == "item.read")
+    access_fields = {"method", "route", "path", "status", "duration_ms", "client"}
+    assert set(access) - access_fields == set(item) - {"item_id"}
+    assert access["timestamp"].endswith("Z") and item["timestamp"].endswith("Z")
+    assert len(access["timestamp"]) == len(item["timestamp"])
 
 
 async def test_lines_outside_a_request_have_null_ids(

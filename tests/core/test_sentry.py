@@ -49,6 +49,8 @@ async def test_one_event_per_500_with_the_body_event_id_and_full_context(
     assert event["exception"]["values"][-1]["type"] == "RuntimeError"
     assert event["contexts"]["graphnode"]["endpoint"] == "/test/boom"
     assert event["contexts"]["trace"]["trace_id"]
+    # The runtime context comes from the stdlib integration: it must stay in the list.
+    assert event["contexts"]["runtime"]["name"] == "CPython"
     (failed,) = logs.events("request.failed")
     assert failed["sentry_event_id"] == event["event_id"]
     assert failed["correlation_id"] == "boom-req-0001"
