@@ -8,7 +8,7 @@ the bound request context, a `queue.publish` span and the context middleware (co
 trace labels); on the consumer side label validation, fresh Sentry scopes, the bound
 context, the continued trace with its transaction and `queue.process` span
 (`app.worker.execution.job_transaction`), with Sentry initialised as in production (errors
-always, traces at 0.1, sent to a local endpoint that answers and discards). The producer
+always, traces at 0.1, sent to bench.run's local ingest). The producer
 runs outside a request transaction (as a script or CLI would), so its publish spans are
 not sampled; consumer transactions are sampled at 0.1. For Redis, ours is also our broker
 (`ReclaimingRedisStreamBroker`) against taskiq-redis's `RedisStreamBroker`: the difference
@@ -29,9 +29,6 @@ import statistics
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
-from typing import Any
 
 import sentry_sdk
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
@@ -43,22 +40,9 @@ from app.core.sentry import init_sentry
 from app.worker.execution import fresh_sentry_scopes, job_transaction
 from app.worker.labels import JobLabels
 from app.worker.middleware import PUBLISH_OP, ContextPropagationMiddleware
+from bench.run import Ingest
 
 QUEUE_GROUP = "bench-workers"
-
-
-class _Ingest(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 class Finished:
@@ -235,13 +219,12 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    ingest = ThreadingHTTPServer(("127.0.0.1", 0), _Ingest)
-    Thread(target=ingest.serve_forever, daemon=True).start()
+    ingest = Ingest()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         environment="production",
         jwt_secret="bench-secret-" + "x" * 32,
-        sentry_dsn=f"http://public@127.0.0.1:{ingest.server_address[1]}/1",
+        sentry_dsn=ingest.dsn,
         sentry_traces_sample_rate=0.1,
     )
     init_sentry(settings, component="worker")
