@@ -312,6 +312,8 @@ PEERS = "bench.apps:peer_stack"
 VARIANTS = [
     Variant("bare-starlette", "bench.apps:bare_starlette"),
     Variant("ours-off", OURS, env=OFF),
+    # Diagnostic: the same without the access line, against ours-off: the line's price.
+    Variant("ours-off-quiet", OURS, env={"LOG_LEVEL": "WARNING"}, baseline="ours-off"),
     Variant("peers-off", PEERS, env=OFF),
     Variant("ours-errors", OURS, env=ERRORS_ONLY, sentry=True),
     Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
@@ -378,6 +380,7 @@ BASELINES = {
     ),
     "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
     "ours-prod": Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
+    "ours-off": Variant("ours-off", OURS, env=OFF),
 }
 
 

@@ -70,7 +70,8 @@ async def test_every_line_in_a_request_carries_the_context(
     (item,) = (line for line in lines if line["event"] == "item.read")
     access_fields = {"method", "route", "path", "status", "duration_ms", "client"}
     assert set(access) - access_fields == set(item) - {"item_id"}
-    assert access["timestamp"].endswith("Z") and item["timestamp"].endswith("Z")
+    assert access["timestamp"].endswith("Z")
+    assert item["timestamp"].endswith("Z")
     assert len(access["timestamp"]) == len(item["timestamp"])
 
 
