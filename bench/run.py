@@ -469,29 +469,28 @@ def main() -> None:
                     sent += b.requests
                 time.sleep(3)  # let the SDK's background thread finish sending
                 rss_end = test.rss_mb()
-                delivered = ""
+                delivered = "-"
                 if variant.sentry and not variant.blackhole:
                     rate = float(variant.env.get("SENTRY_TRACES_SAMPLE_RATE", "0"))
                     expected = sent * rate
                     delivered = f"{ingest.transactions / expected:.0%}" if expected else "-"
-                rows.append(
-                    (
-                        variant.name,
-                        variant.baseline,
-                        _fmt(ratios),
-                        statistics.median(b.rps for _, b in runs),
-                        statistics.median(b.p50_ms for _, b in runs),
-                        statistics.median(b.p99_ms for _, b in runs),
-                        statistics.median(b.cpu_us - a.cpu_us for a, b in runs),
-                        test.peak_rss_mb(),
-                        delivered,
-                        f"{rss_warm:.0f} → {rss_end:.0f} MB after {sent / 1000:.0f}k "
-                        f"({(rss_end - rss_warm) / rss_warm:+.1%})",
-                        statistics.median(b.p99_ms / a.p99_ms for a, b in runs),
-                        sum(b.failed for _, b in runs) if variant.succeeds else "n/a",
-                        _discarded(ingest) if variant.sentry and not variant.blackhole else "-",
-                    )
-                )
+                cells = [
+                    variant.name,
+                    variant.baseline,
+                    _fmt(ratios),
+                    f"{statistics.median(b.rps for _, b in runs):.0f}",
+                    f"{statistics.median(b.p50_ms for _, b in runs):.2f}",
+                    f"{statistics.median(b.p99_ms for _, b in runs):.2f}",
+                    f"{statistics.median(b.p99_ms / a.p99_ms for a, b in runs):.2f}x",
+                    f"{statistics.median(b.cpu_us - a.cpu_us for a, b in runs):+.0f}",
+                    f"{test.peak_rss_mb():.0f}",
+                    f"{rss_warm:.0f} → {rss_end:.0f} MB after {sent / 1000:.0f}k "
+                    f"({(rss_end - rss_warm) / rss_warm:+.1%})",
+                    delivered,
+                    _discarded(ingest) if variant.sentry and not variant.blackhole else "-",
+                    str(sum(b.failed for _, b in runs)) if variant.succeeds else "n/a",
+                ]
+                rows.append("| " + " | ".join(cells) + " |")
                 print(rows[-1], flush=True)
 
     print()
@@ -501,12 +500,7 @@ def main() -> None:
         "transactions delivered | SDK discarded (client reports) | failed |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.0f} | {row[4]:.2f} | "
-            f"{row[5]:.2f} | {row[10]:.2f}x | {row[6]:+.0f} | {row[7]:.0f} | {row[9]} | "
-            f"{row[8] or '-'} | {row[12]} | {row[11]} |"
-        )
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ async def test_every_line_in_a_request_carries_the_context(
     assert all(line["user_id"] == "bob" for line in lines)
     assert all({"timestamp", "level", "logger"} <= line.keys() for line in lines)
     events = {line["event"] for line in lines}
-    # structlog, a stdlib logger (uvicorn's) and the access line all went through one chain.
+    # structlog, a stdlib logger (uvicorn's) and the access line all reached the same stream.
     assert {"item.read", "stdlib line inside a request", "http.request"} <= events
     # The access line is written on its own fast path: it still carries what the shared
     # processors add to every other line, in the same format.
