@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import sys
+import time
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -104,7 +105,31 @@ def add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
-_add_timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+class _UtcTimestamp:
+    """`timestamp`: ISO 8601 in UTC with microseconds, `2026-11-29T22:40:00.123456Z`.
+
+    The format of structlog's `TimeStamper(fmt="iso", utc=True)`, except that the
+    microseconds are always there (isoformat drops them when they are zero), at a quarter
+    of its cost: the part up to the second is formatted once per second. It runs for every
+    line, the access line included.
+    """
+
+    def __init__(self) -> None:
+        # One attribute, replaced whole: threads never see a second with another's text.
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second = int(now)
+        cached = self._second
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self._second = cached
+        event_dict["timestamp"] = f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
+
+
+_add_timestamp = _UtcTimestamp()
 
 _SHARED_PROCESSORS: list[Processor] = [
     structlog.processors.add_log_level,

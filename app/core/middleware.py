@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import (
@@ -32,6 +31,14 @@ def route_template(scope: Scope) -> str | None:
     effective = scope.get("fastapi", {}).get("effective_route_context")
     path = getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else None
+
+
+def _with_header(headers: Any, name: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+    """`headers` with `name` set to `value` (earlier values dropped): MutableHeaders'
+    semantics for one lower-case name, without building a Headers object per response."""
+    updated = [header for header in headers if header[0] != name]
+    updated.append((name, value))
+    return updated
 
 
 def _incoming_correlation_id(scope: Scope) -> str | None:
@@ -65,6 +72,7 @@ class RequestContextMiddleware:
 
         started_at = time.perf_counter()
         correlation_id = _incoming_correlation_id(scope) or new_correlation_id()
+        request_id = correlation_id.encode("latin-1")  # allow-listed ASCII
         context = RequestContext(correlation_id=correlation_id, source="http")
         state = scope.setdefault("state", {})
         state[SCOPE_STATE_KEY] = context
@@ -84,10 +92,13 @@ class RequestContextMiddleware:
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_complete, disconnected
-            if message["type"] == "http.response.start":
+            message_type = message["type"]
+            if message_type == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = correlation_id
-            elif is_head and message["type"] == "http.response.body" and message.get("body"):
+                message["headers"] = _with_header(
+                    message.get("headers", ()), REQUEST_ID_HEADER_BYTES, request_id
+                )
+            elif is_head and message_type == "http.response.body" and message.get("body"):
                 # Same headers as GET (Content-Length included), never a body: whatever the
                 # server does with it.
                 message = {**message, "body": b""}
@@ -96,7 +107,7 @@ class RequestContextMiddleware:
             except OSError:
                 disconnected = state[CLIENT_GONE_STATE_KEY] = True
                 raise
-            if message["type"] == "http.response.body" and not message.get("more_body"):
+            if message_type == "http.response.body" and not message.get("more_body"):
                 response_complete = True
 
         try:
