@@ -26,9 +26,11 @@ import asyncio
 import contextlib
 import os
 import statistics
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import sentry_sdk
 from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends
@@ -43,6 +45,11 @@ from app.worker.middleware import PUBLISH_OP, ContextPropagationMiddleware
 from bench.run import Ingest
 
 QUEUE_GROUP = "bench-workers"
+# A round that takes longer has lost jobs: say which setup, rather than hang.
+ROUND_TIMEOUT_SECONDS = 120.0
+# Stopping the listeners and brokers (one run in four hung here once, after every job had
+# run and been acknowledged): bounded, and the streams are deleted regardless.
+CLEANUP_TIMEOUT_SECONDS = 15.0
 
 
 class Finished:
@@ -55,6 +62,10 @@ class Finished:
     def expect(self, jobs: int) -> None:
         self._left = jobs
         self._done = asyncio.Event()
+
+    @property
+    def left(self) -> int:
+        return self._left
 
     def hit(self) -> None:
         self._left -= 1
@@ -122,7 +133,14 @@ async def throughput(setup: Setup, jobs: int) -> float:
     setup.finished.expect(jobs)
     started = time.perf_counter()
     await _enqueue(setup, jobs)
-    await setup.finished.wait()
+    try:
+        await asyncio.wait_for(setup.finished.wait(), ROUND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        kind = "ours" if setup.ours else "bare"
+        raise RuntimeError(
+            f"{setup.name}, {kind}: {setup.finished.left} of {jobs} jobs not finished "
+            f"after {ROUND_TIMEOUT_SECONDS:.0f} s"
+        ) from None
     return jobs / (time.perf_counter() - started)
 
 
@@ -176,11 +194,22 @@ async def on_redis(settings: Settings, url: str) -> AsyncIterator[tuple[Setup, S
         stop.set()
         for listener in listeners:
             listener.cancel()
-        await asyncio.gather(*listeners, return_exceptions=True)
-        for broker in (bare, ours):
-            await broker.shutdown()
-        async with Redis.from_url(url) as redis:
-            await redis.delete(*queues)
+        try:
+            await _bounded(
+                "stopping the listeners", asyncio.gather(*listeners, return_exceptions=True)
+            )
+            for broker in (bare, ours):
+                await _bounded(f"{type(broker).__name__}.shutdown()", broker.shutdown())
+        finally:
+            async with Redis.from_url(url) as redis:
+                await redis.delete(*queues)
+
+
+async def _bounded(what: str, awaitable: Awaitable[Any]) -> None:
+    try:
+        await asyncio.wait_for(awaitable, CLEANUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        print(f"warning: {what} did not finish in {CLEANUP_TIMEOUT_SECONDS:.0f} s", file=sys.stderr)
 
 
 async def _redis_reachable(url: str) -> bool:
