@@ -206,9 +206,11 @@ async def on_redis(settings: Settings, url: str) -> AsyncIterator[tuple[Setup, S
 
 
 async def _bounded(what: str, awaitable: Awaitable[Any]) -> None:
-    try:
-        await asyncio.wait_for(awaitable, CLEANUP_TIMEOUT_SECONDS)
-    except TimeoutError:
+    # asyncio.wait, not wait_for: wait_for waits for a cancelled awaitable to finish
+    # cancelling, which is exactly what may never happen here.
+    task = asyncio.ensure_future(awaitable)
+    _, pending = await asyncio.wait({task}, timeout=CLEANUP_TIMEOUT_SECONDS)
+    if pending:
         print(f"warning: {what} did not finish in {CLEANUP_TIMEOUT_SECONDS:.0f} s", file=sys.stderr)
 
 
