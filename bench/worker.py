@@ -47,8 +47,9 @@ from bench.run import Ingest
 QUEUE_GROUP = "bench-workers"
 # A round that takes longer has lost jobs: say which setup, rather than hang.
 ROUND_TIMEOUT_SECONDS = 120.0
-# Stopping the listeners and brokers (one run in four hung here once, after every job had
-# run and been acknowledged): bounded, and the streams are deleted regardless.
+# Stopping the listeners and brokers: bounded, and the streams are deleted regardless. Runs
+# have hung at the end of the Redis stage (4 of 9 on 2026-11-29) after every job had run and
+# been acknowledged; cause not found (bench/RESULTS.md).
 CLEANUP_TIMEOUT_SECONDS = 15.0
 
 

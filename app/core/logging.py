@@ -109,8 +109,8 @@ class _UtcTimestamp:
     """`timestamp`: ISO 8601 in UTC with microseconds, `2026-11-29T22:40:00.123456Z`.
 
     The format of structlog's `TimeStamper(fmt="iso", utc=True)`, except that the
-    microseconds are always there (isoformat drops them when they are zero), at a quarter
-    of its cost: the part up to the second is formatted once per second. It runs for every
+    microseconds are always there (isoformat drops them when they are zero), at about half
+    its cost: the part up to the second is formatted once per second. It runs for every
     line, the access line included.
     """
 
