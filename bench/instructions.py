@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.run import FASTAPI, JWT_SECRET, OURS, PEERS, ROOT
+from bench.run import FASTAPI, OURS, PEERS, app_environment
 
 FASTAPI_ROUTES = "bench.apps:fastapi_with_our_routes"
 # A DSN nothing listens on: errors-only sends nothing for a successful request.
@@ -119,17 +119,8 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 
 def _instructions(case: Case, requests: int, workdir: Path) -> int:
-    env = {
-        "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
-        "PYTHONHASHSEED": "0",
-        "LOG_FORMAT": "json",
-        "JWT_SECRET": JWT_SECRET,
-        "ENVIRONMENT": "production",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / (case.name + str(requests) + '.db')}",
-        "DATABASE_AUTO_MIGRATE": "true",
-        **case.env,
-    }
+    database = workdir / f"{case.name}-{requests}.db"
+    env = {**app_environment(database, case.env), "PYTHONHASHSEED": "0"}
     result = subprocess.run(
         [
             "valgrind",

@@ -171,21 +171,27 @@ class Server:
         return self._status_mb("VmRSS:")
 
 
-@contextlib.contextmanager
-def serve(
-    variant: Variant, ingest: Ingest, workdir: Path, blackhole: Blackhole | None = None
-) -> Iterator[Server]:
-    port = _free_port()
-    env = {
+def app_environment(database: Path, extra: dict[str, str]) -> dict[str, str]:
+    """The environment every benchmarked app runs in: production settings, JSON logs, its
+    own SQLite file, plus the variant's own settings."""
+    return {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(ROOT),
         "LOG_FORMAT": "json",
         "JWT_SECRET": JWT_SECRET,
         "ENVIRONMENT": "production",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / (variant.name + '.db')}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "DATABASE_AUTO_MIGRATE": "true",
-        **variant.env,
+        **extra,
     }
+
+
+@contextlib.contextmanager
+def serve(
+    variant: Variant, ingest: Ingest, workdir: Path, blackhole: Blackhole | None = None
+) -> Iterator[Server]:
+    port = _free_port()
+    env = app_environment(workdir / (variant.name + ".db"), variant.env)
     if variant.sentry:
         env["SENTRY_DSN"] = blackhole.dsn if variant.blackhole and blackhole else ingest.dsn
     process = subprocess.Popen(
