@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.run import FASTAPI, OURS, PEERS, app_environment
+from bench.run import FASTAPI, FASTAPI_ROUTES, OURS, PEERS, app_environment
 
-FASTAPI_ROUTES = "bench.apps:fastapi_with_our_routes"
 # A DSN nothing listens on: errors-only sends nothing for a successful request.
 UNUSED_DSN = "http://public@127.0.0.1:9/1"
 WARM_UP_REQUESTS = 200

@@ -307,6 +307,7 @@ def drive(
 
 FASTAPI = "bench.apps:bare_fastapi"
 OURS = "bench.apps:ours"
+FASTAPI_ROUTES = "bench.apps:fastapi_with_our_routes"
 OFF: dict[str, str] = {}
 ERRORS_ONLY = {"SENTRY_TRACES_SAMPLE_RATE": "0"}
 PRODUCTION = {"SENTRY_TRACES_SAMPLE_RATE": "0.1"}
@@ -330,7 +331,7 @@ VARIANTS = [
     # The same, with our ~20 API routes in both apps: the price of routing, then of problems.
     Variant(
         "fastapi-routes-404",
-        "bench.apps:fastapi_with_our_routes",
+        FASTAPI_ROUTES,
         path="/nope",
         baseline="bare-fastapi-404",
         succeeds=False,
@@ -381,9 +382,7 @@ BASELINES = {
     "bare-fastapi-422": Variant(
         "bare-fastapi-422", FASTAPI, path="/items", method="POST", body=BAD_BODY
     ),
-    "fastapi-routes-404": Variant(
-        "fastapi-routes-404", "bench.apps:fastapi_with_our_routes", path="/nope"
-    ),
+    "fastapi-routes-404": Variant("fastapi-routes-404", FASTAPI_ROUTES, path="/nope"),
     "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
     "ours-prod": Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
     "ours-off": Variant("ours-off", OURS, env=OFF),
