@@ -21,6 +21,7 @@ from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
+from app.core.sentry_http import sentry_middleware
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
@@ -119,6 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled
     app.edge_middleware = [Middleware(RequestContextMiddleware)]
+    if sentry_enabled:
+        # Outermost, as the Starlette integration would put it: 500s and the access line
+        # are inside the request's transaction.
+        app.edge_middleware.insert(0, sentry_middleware())
     if settings.cors_origins:
         # Only when browsers on other origins may call us: otherwise it is per-request work
         # that adds nothing.

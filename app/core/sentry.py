@@ -13,13 +13,11 @@ from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
 from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
-from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.integrations.stdlib import StdlibIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
@@ -107,14 +105,6 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     if settings.sentry_dsn is None and spotlight is False:
         return False
 
-    # The same options for both integrations, or some are silently ignored. Our problem
-    # handler captures every 5xx itself (to put the event id in the body), so the
-    # integrations' own capture of HTTPException 5xx is off: one error, one event.
-    # Transactions still take their status from the response.
-    web_options: dict[str, Any] = {
-        "transaction_style": "url",
-        "failed_request_status_codes": set(),
-    }
     options: dict[str, Any] = {}
     if settings.sentry_profile_session_sample_rate > 0:
         options["profile_session_sample_rate"] = settings.sentry_profile_session_sample_rate
@@ -140,6 +130,8 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
         # `runtime` context), ours, and none of the auto-enabling ones, which would hook
         # whatever happens to be installed (asyncpg's would duplicate SQLAlchemy's query
         # spans). Without `default_integrations` no auto-enabling one is set up either.
+        # HTTP requests get the SDK's ASGI middleware at the edge (app.core.sentry_http),
+        # not the Starlette and FastAPI integrations: see there for why.
         default_integrations=False,
         integrations=[
             ArgvIntegration(),
@@ -150,8 +142,6 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
             StdlibIntegration(),
             ThreadingIntegration(),
             LoggingIntegration(),
-            StarletteIntegration(**web_options),
-            FastApiIntegration(**web_options),
             HttpxIntegration(),
             SqlalchemyIntegration(),
             RedisIntegration(),

@@ -76,6 +76,29 @@ async def test_transaction_is_named_by_route_template(
     assert by_name["/test/boom"]["contexts"]["trace"]["status"] == "internal_error"
 
 
+async def test_error_event_and_transaction_carry_the_route_template_and_request(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get("/test/http-error/503?page=2")
+    sentry_sdk.flush()
+
+    assert response.status_code == 503
+    (event,) = sentry_ingest.events
+    assert event["transaction"] == "/test/http-error/{status}"
+    assert event["transaction_info"]["source"] == "route"
+    assert event["request"]["method"] == "GET"
+    assert event["request"]["url"] == "http://testserver/test/http-error/503"
+    assert event["request"]["query_string"] == "page=2"
+    (transaction,) = sentry_ingest.transactions
+    assert transaction["transaction"] == "/test/http-error/{status}"
+    assert transaction["contexts"]["trace"]["trace_id"] == event["contexts"]["trace"]["trace_id"]
+    assert transaction["contexts"]["trace"]["status"] == "unavailable"
+    assert transaction["contexts"]["trace"]["origin"] == "auto.http.starlette"
+    assert transaction["request"]["method"] == "GET"
+
+
 async def test_4xx_are_not_reported_as_errors(
     error_routes_client: ClientFactory, sentry_ingest: SentryIngest
 ) -> None:
