@@ -8,10 +8,11 @@ the bound request context, a `queue.publish` span and the context middleware (co
 trace labels); on the consumer side label validation, fresh Sentry scopes, the bound
 context, the continued trace with its transaction and `queue.process` span
 (`app.worker.execution.job_transaction`), with Sentry initialised as in production (errors
-always, traces at 0.1, sent to bench.run's local ingest). The producer
-runs outside a request transaction (as a script or CLI would), so its publish spans are
-not sampled; consumer transactions are sampled at 0.1. For Redis, ours is also our broker
-(`ReclaimingRedisStreamBroker`) against taskiq-redis's `RedisStreamBroker`: the difference
+always, traces at 0.1, sent to bench.run's local ingest). The producer runs outside a
+request transaction (as a script or CLI would), so its publish spans are not sampled; each
+job starts its own trace, and consumer transactions are sampled at 0.1. For Redis, ours is
+also our broker (`ReclaimingRedisStreamBroker`) against taskiq-redis's
+`RedisStreamBroker`: the difference
 includes their reclaim passes (bare: after every read that returned messages; ours: at
 most every tenth of the redelivery delay), while our keepalive (every third of the delay,
 10 minutes by default) never fires in a run this short. "Bare" is the same no-op task on
@@ -125,6 +126,9 @@ async def _enqueue(setup: Setup, jobs: int) -> None:
         return
     with bind_request_context(correlation_id=uuid.uuid4().hex, user_id="bench", source="http"):
         for number in range(jobs):
+            # A trace per job, as when each job comes from its own request. In one trace
+            # the sampling decision (one per trace) would be all jobs or none.
+            sentry_sdk.get_isolation_scope().set_new_propagation_context()
             with sentry_sdk.start_span(op=PUBLISH_OP, name="noop") as span:
                 span.set_data("messaging.destination.name", "bench")
                 await task.kiq(job_id=str(number))
