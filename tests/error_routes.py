@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import sentry_sdk
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
@@ -76,6 +77,12 @@ async def get_item(
 @router.post("/items", status_code=201)
 async def create_item(item: Item) -> Item:
     return item
+
+
+@router.get("/baggage/{item_id}")
+async def baggage(item_id: int) -> dict[str, str | None]:
+    # What an outgoing request or a job message made here would carry.
+    return {"baggage": sentry_sdk.get_baggage()}
 
 
 @router.get("/boom")

@@ -121,6 +121,16 @@ class SentryIngest(RecordingServer):
     def transactions(self) -> list[dict[str, Any]]:
         return self._payloads("transaction")
 
+    @property
+    def transaction_traces(self) -> list[dict[str, Any]]:
+        """The `trace` envelope header (the dynamic sampling context) of each transaction."""
+        envelopes = [Envelope.deserialize(request.body) for request in self.requests]
+        return [
+            envelope.headers["trace"]
+            for envelope in envelopes
+            if any(item.type == "transaction" for item in envelope.items)
+        ]
+
     def all_bytes(self) -> bytes:
         return b"\n".join(request.body for request in self.requests)
 

@@ -99,6 +99,28 @@ async def test_error_event_and_transaction_carry_the_route_template_and_request(
     assert transaction["request"]["method"] == "GET"
 
 
+async def test_the_route_is_in_the_trace_context_that_travels_with_the_request(
+    error_routes_client: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    client = await error_routes_client(**sentry_on(sentry_ingest))
+
+    response = await client.get("/test/baggage/7")
+    await client.get("/test/no-such-route")
+    sentry_sdk.flush()
+
+    # What leaves with outgoing requests and job messages while the request runs...
+    assert "sentry-transaction=/test/baggage/%7Bitem_id%7D" in response.json()["baggage"]
+    # ...and what Sentry's server-side sampling reads from the envelope.
+    by_name = {trace.get("transaction"): trace for trace in sentry_ingest.transaction_traces}
+    assert set(by_name) == {"/test/baggage/{item_id}", None}
+    routed, unmatched = sorted(sentry_ingest.transactions, key=lambda tx: tx["transaction"])
+    assert routed["transaction"] == "/test/baggage/{item_id}"
+    assert routed["transaction_info"]["source"] == "route"
+    # Nothing matched: the SDK names it by URL, which the sampling context leaves out.
+    assert unmatched["transaction"].endswith("/test/no-such-route")
+    assert unmatched["transaction_info"]["source"] == "url"
+
+
 async def test_4xx_are_not_reported_as_errors(
     error_routes_client: ClientFactory, sentry_ingest: SentryIngest
 ) -> None:
