@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 from taskiq import InMemoryBroker
@@ -21,7 +21,7 @@ from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
-from app.core.sentry_http import name_transaction_by_route, sentry_middleware
+from app.core.sentry_http import TracedRoute, sentry_middleware
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
@@ -115,8 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.release.partition("@")[2],
         summary="A per-user knowledge graph with AI helpers, observable end to end.",
         lifespan=lifespan,
-        dependencies=[Depends(name_transaction_by_route)] if sentry_enabled else None,
     )
+    # Routes added to the app itself (the routers set their own).
+    app.router.route_class = TracedRoute
     app.state.settings = settings
     app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import httpx
 import pytest
 import sentry_sdk
+from fastapi import APIRouter
 
+import app.routers as routers_package
 from app.core.config import Settings
 from app.core.context import bind_request_context
 from app.core.sentry import init_sentry, traces_sampler_for
+from app.core.sentry_http import TracedRoute
 from app.core.tracking import ErrorTrackingService
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
 from tests.error_routes import SECRET_EXCEPTION_TEXT
@@ -119,6 +125,17 @@ async def test_the_route_is_in_the_trace_context_that_travels_with_the_request(
     # Nothing matched: the SDK names it by URL, which the sampling context leaves out.
     assert unmatched["transaction"].endswith("/test/no-such-route")
     assert unmatched["transaction_info"]["source"] == "url"
+
+
+def test_every_router_names_the_transaction_by_route() -> None:
+    # A router without it would leave its routes out of the trace's sampling context.
+    routers = [
+        importlib.import_module(f"app.routers.{module.name}").__dict__.get("router")
+        for module in pkgutil.iter_modules(routers_package.__path__)
+    ]
+    found = [router for router in routers if isinstance(router, APIRouter)]
+    assert len(found) == 6
+    assert all(router.route_class is TracedRoute for router in found)
 
 
 async def test_4xx_are_not_reported_as_errors(
