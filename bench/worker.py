@@ -11,13 +11,13 @@ context, the continued trace with its transaction and `queue.process` span
 always, traces at 0.1, sent to bench.run's local ingest). The producer runs outside a
 request transaction (as a script or CLI would), so its publish spans are not sampled; each
 job starts its own trace, and consumer transactions are sampled at 0.1. For Redis, ours is
-also our broker (`ReclaimingRedisStreamBroker`) against taskiq-redis's
-`RedisStreamBroker`: the difference
-includes their reclaim passes (bare: after every read that returned messages; ours: at
-most every tenth of the redelivery delay), while our keepalive (every third of the delay,
-10 minutes by default) never fires in a run this short. "Bare" is the same no-op task on
-the bare broker. Producer and consumer share one process (like the in-process broker);
-bare and ours alternate in paired rounds so they share the machine's noise.
+also our broker (`ReclaimingRedisStreamBroker`) against taskiq-redis's `RedisStreamBroker`:
+the difference includes their reclaim passes (bare: after every read that returned
+messages; ours: at most every tenth of the redelivery delay), while our keepalive (every
+third of the delay, 10 minutes by default) never fires in a run this short. "Bare" is the
+same no-op task on the bare broker. Producer and consumer share one process (like the
+in-process broker); bare and ours alternate in paired rounds so they share the machine's
+noise.
 """
 
 from __future__ import annotations
