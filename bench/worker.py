@@ -25,12 +25,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import statistics
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
 import sentry_sdk
@@ -40,7 +43,8 @@ from taskiq.receiver import Receiver
 from app.core.config import Settings
 from app.core.context import bind_request_context
 from app.core.sentry import init_sentry
-from app.worker.execution import fresh_sentry_scopes, job_transaction
+from app.core.spans import start_span
+from app.worker.execution import job_scope
 from app.worker.labels import JobLabels
 from app.worker.middleware import PUBLISH_OP, ContextPropagationMiddleware
 from bench.run import Ingest
@@ -100,16 +104,7 @@ def _register_ours(
 
     async def noop(job_id: str, context: Context = TaskiqDepends()) -> str:
         parsed = JobLabels.parse(context.message.labels)
-        with (
-            fresh_sentry_scopes(),
-            bind_request_context(
-                correlation_id=parsed.correlation_id,
-                user_id=parsed.user_id,
-                job_id=job_id,
-                source="worker",
-            ),
-            job_transaction(context, parsed, settings, system) as (transaction, _),
-        ):
+        with job_scope(context, parsed, settings, system, job_id=job_id) as (transaction, _):
             transaction.set_status("ok")
             finished.hit()
             return job_id
@@ -128,8 +123,9 @@ async def _enqueue(setup: Setup, jobs: int) -> None:
         for number in range(jobs):
             # A trace per job, as when each job comes from its own request. In one trace
             # the sampling decision (one per trace) would be all jobs or none.
-            sentry_sdk.get_isolation_scope().set_new_propagation_context()
-            with sentry_sdk.start_span(op=PUBLISH_OP, name="noop") as span:
+            if sentry_sdk.get_client().is_active():
+                sentry_sdk.get_isolation_scope().set_new_propagation_context()
+            with start_span(op=PUBLISH_OP, name="noop") as span:
                 span.set_data("messaging.destination.name", "bench")
                 await task.kiq(job_id=str(number))
 
@@ -230,7 +226,7 @@ async def _redis_reachable(url: str) -> bool:
     return True
 
 
-async def compare(bare: Setup, ours: Setup, jobs: int, rounds: int) -> str:
+async def compare(bare: Setup, ours: Setup, jobs: int, rounds: int, sentry: str) -> str:
     for setup in (bare, ours):
         await throughput(setup, min(200, jobs))  # warm-up
     rates = []
@@ -238,7 +234,7 @@ async def compare(bare: Setup, ours: Setup, jobs: int, rounds: int) -> str:
         rates.append((await throughput(bare, jobs), await throughput(ours, jobs)))
     ratios = [b / a for a, b in rates]
     return (
-        f"| {bare.name} | {statistics.median(a for a, _ in rates):.0f} | "
+        f"| {bare.name} | {sentry} | {statistics.median(a for a, _ in rates):.0f} | "
         f"{statistics.median(b for _, b in rates):.0f} | "
         f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
     )
@@ -255,29 +251,52 @@ async def main() -> None:
     )
     args = parser.parse_args()
 
-    ingest = Ingest()
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         environment="production",
         jwt_secret="bench-secret-" + "x" * 32,
-        sentry_dsn=ingest.dsn,
+        sentry_dsn=_ingest_in_its_own_process(),
         sentry_traces_sample_rate=0.1,
     )
-    init_sentry(settings, component="worker")
-
+    redis_reachable = bool(args.redis_url) and await _redis_reachable(args.redis_url)
     rows = []
-    async with in_process(settings) as (bare, ours):
-        rows.append(await compare(bare, ours, args.jobs, args.rounds))
-    if args.redis_url and await _redis_reachable(args.redis_url):
-        async with on_redis(settings, args.redis_url) as (bare, ours):
-            rows.append(await compare(bare, ours, args.jobs, args.rounds))
-    elif args.redis_url:
-        rows.append(f"| redis streams | skipped: {args.redis_url} is unreachable | | |")
+    # Sentry off first (our layer alone), then the production configuration.
+    for sentry in ("off", "production"):
+        if sentry == "production":
+            init_sentry(settings, component="worker")
+        async with in_process(settings) as (bare, ours):
+            rows.append(await compare(bare, ours, args.jobs, args.rounds, sentry))
+        if redis_reachable:
+            async with on_redis(settings, args.redis_url) as (bare, ours):
+                rows.append(await compare(bare, ours, args.jobs, args.rounds, sentry))
+        elif args.redis_url:
+            unreachable = f"skipped: {args.redis_url} is unreachable"
+            rows.append(f"| redis streams | {sentry} | {unreachable} | | |")
     sentry_sdk.flush()
     print(f"{args.rounds} paired rounds of {args.jobs} jobs")
-    print("| broker | bare taskiq, jobs/s | ours, jobs/s | ours vs bare, median (min-max) |")
-    print("|---|---|---|---|")
+    print(
+        "| broker | Sentry | bare taskiq, jobs/s | ours, jobs/s | ours vs bare, median (min-max) |"
+    )
+    print("|---|---|---|---|---|")
     print("\n".join(rows))
+
+
+def _serve_ingest(dsn_out: Connection) -> None:
+    dsn_out.send(Ingest().dsn)
+    threading.Event().wait()
+
+
+def _ingest_in_its_own_process() -> str:
+    """The local Sentry endpoint's DSN. It runs in a process of its own: in this one its
+    request handling would compete with the jobs for the GIL, which a real Sentry never
+    does (bench.run's servers are separate processes from it too)."""
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve_ingest, args=(sending,), daemon=True
+    )
+    process.start()
+    dsn: str = receiving.recv()
+    return dsn
 
 
 if __name__ == "__main__":

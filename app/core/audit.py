@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing, contextmanager
 from typing import Any, ParamSpec, TypeVar, overload
 
-import sentry_sdk
 import structlog
 
+from app.core import spans
 from app.core.logging import REDACTED, is_sensitive_key
 
 SPAN_OP = "service.call"
@@ -125,7 +125,7 @@ class _Call:
 @contextmanager
 def _span(service: str, method: str) -> Iterator[None]:
     """A Sentry child span around the call; any failure of Sentry's is swallowed."""
-    span = _safe(lambda: sentry_sdk.start_span(op=SPAN_OP, name=f"{service}.{method}"))
+    span = _safe(lambda: spans.start_span(op=SPAN_OP, name=f"{service}.{method}"))
     entered = span is not None and _safe(span.__enter__) is not None
     try:
         yield

@@ -81,12 +81,23 @@ def bind_request_context(
         user_id=user_id,
         job_id=job_id,
     )
-    with sentry_sdk.isolation_scope():
-        token = bind(context)
-        try:
+    if not sentry_sdk.get_client().is_active():
+        with bound(context):
             yield context
-        finally:
-            unbind(token)
+        return
+    with sentry_sdk.isolation_scope(), bound(context):
+        yield context
+
+
+@contextmanager
+def bound(context: RequestContext) -> Iterator[RequestContext]:
+    """`context` is current for the block, tagged on the Sentry scopes already in place
+    (`bind_request_context` forks its own; a job runs in fresh ones)."""
+    token = bind(context)
+    try:
+        yield context
+    finally:
+        unbind(token)
 
 
 def set_user_id(user_id: str) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sentry_sdk
 from taskiq import AsyncBroker
 
 from app.core.config import Settings
+from app.core.spans import start_span
 from app.models import Job
 from app.worker import labels
 from app.worker.broker import messaging_system
@@ -23,7 +23,7 @@ class TaskiqJobQueue:
         task = self._broker.find_task(EXTRACT_GRAPH_TASK)
         if task is None:
             raise LookupError(f"task {EXTRACT_GRAPH_TASK} is not registered")
-        with sentry_sdk.start_span(op=PUBLISH_OP, name=EXTRACT_GRAPH_TASK) as span:
+        with start_span(op=PUBLISH_OP, name=EXTRACT_GRAPH_TASK) as span:
             span.set_data("messaging.destination.name", self._destination)
             span.set_data("messaging.system", self._system)
             # The middleware adds the context and trace labels (and the span's message data).

@@ -4,12 +4,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import sentry_sdk
 
 from app.core import audit
 from app.core.audit import audited
 from app.core.context import bind_request_context
 from app.core.logging import configure_logging
+from app.core.sentry import init_sentry
 from tests.conftest import LogReader, SettingsFactory
+from tests.local_http import SentryIngest
 
 
 class Boom(Exception):
@@ -160,11 +163,33 @@ def test_variadic_arguments_are_redacted_by_their_own_names(logs: LogReader) -> 
     assert "hunter2" not in logs.text
 
 
-async def test_a_failing_sentry_span_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_span(**_: Any) -> Any:
+async def test_a_failing_sentry_span_never_fails_the_call(
+    monkeypatch: pytest.MonkeyPatch, sentry_ingest: SentryIngest, settings_factory: SettingsFactory
+) -> None:
+    init_sentry(settings_factory(sentry_dsn=sentry_ingest.dsn), component="api")
+    attempts: list[str] = []
+
+    def broken_span(**kwargs: Any) -> Any:
+        attempts.append(kwargs["name"])
         raise RuntimeError("sentry down")
 
-    monkeypatch.setattr(audit.sentry_sdk, "start_span", broken_span)
+    monkeypatch.setattr(sentry_sdk, "start_span", broken_span)
 
     assert await SampleService().fetch("x") == "X"
     assert [item async for item in SampleService().stream(2)] == [0, 1]
+    assert attempts == ["SampleService.fetch", "SampleService.stream"]
+
+
+async def test_no_span_is_built_while_sentry_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+
+    def counted_span(**kwargs: Any) -> Any:
+        built.append(kwargs["name"])
+        return real_start_span(**kwargs)
+
+    real_start_span = sentry_sdk.start_span
+    monkeypatch.setattr(sentry_sdk, "start_span", counted_span)
+
+    assert await SampleService().fetch("x") == "X"
+    assert [item async for item in SampleService().stream(2)] == [0, 1]
+    assert built == []
