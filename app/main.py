@@ -115,6 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=settings.release.partition("@")[2],
         summary="A per-user knowledge graph with AI helpers, observable end to end.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry: we trace with Sentry. Left on, it asks the global
+        # OpenTelemetry providers on every request whether one has been configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # Routes added to the app itself (the routers set their own).
     app.router.route_class = TracedRoute
