@@ -5,12 +5,14 @@
 
 "Ours" is what every message gets from us, minus the job's own work: on the producer side
 the bound request context, a `queue.publish` span and the context middleware (context and
-trace labels); on the consumer side label validation, fresh Sentry scopes, the bound
-context, the continued trace with its transaction and `queue.process` span
-(`app.worker.execution.job_transaction`), with Sentry initialised as in production (errors
-always, traces at 0.1, sent to bench.run's local ingest). The producer runs outside a
-request transaction (as a script or CLI would), so its publish spans are not sampled; each
-job starts its own trace, and consumer transactions are sampled at 0.1. For Redis, ours is
+trace labels); on the consumer side label validation and `app.worker.execution.job_scope`,
+the same scope `run_job` runs every job in (the bound context, and with Sentry on fresh
+Sentry scopes, the continued trace with its transaction and `queue.process` span). Each
+setup runs twice: with Sentry off (our layer alone), then with Sentry initialised as in
+production (errors always, traces at 0.1, sent to bench.run's local ingest, which runs in
+a process of its own). The producer runs outside a request transaction (as a script or
+CLI would), so its publish spans are not sampled; each job starts its own trace, and
+consumer transactions are sampled at 0.1. For Redis, ours is
 also our broker (`ReclaimingRedisStreamBroker`) against taskiq-redis's `RedisStreamBroker`:
 the difference includes their reclaim passes (bare: after every read that returned
 messages; ours: at most every tenth of the redelivery delay), while our keepalive (every
