@@ -73,7 +73,9 @@ def bind_request_context(
     """Run a block of non-HTTP code (a job, a command) inside its own request context.
 
     An invalid `correlation_id` is replaced by a fresh one, exactly as for HTTP headers.
-    The block also gets its own Sentry isolation scope, so its user and tags end with it.
+    With Sentry on, the block also gets its own isolation scope, so its user and tags end
+    with it. (A job runs in `app.worker.execution.job_scope`, which starts from fresh
+    scopes instead.)
     """
     context = RequestContext(
         correlation_id=valid_correlation_id(correlation_id) or new_correlation_id(),

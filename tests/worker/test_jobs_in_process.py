@@ -140,6 +140,27 @@ async def test_a_job_that_cannot_be_sent_is_failed_and_answered_503(
     assert job["problem"]["status"] == 503
 
 
+async def test_with_sentry_off_a_job_builds_no_transaction_or_span(
+    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK builds, times and scopes real ones while uninitialised, for nothing.
+    built: list[str] = []
+    for name in ("continue_trace", "start_transaction", "start_span"):
+        real = getattr(sentry_sdk, name)
+
+        def recording(*args: Any, _name: str = name, _real: Any = real, **kwargs: Any) -> Any:
+            built.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(sentry_sdk, name, recording)
+    client = await client_factory()
+
+    job = await wait_for_job(client, (await submit(client)).headers["location"], ALICE)
+
+    assert job["status"] == "succeeded"
+    assert built == []
+
+
 async def test_audit_lines_of_the_job_carry_the_requests_ids(
     client_factory: ClientFactory, logs: LogReader
 ) -> None:
