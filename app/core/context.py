@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Literal
@@ -83,11 +83,8 @@ def bind_request_context(
         user_id=user_id,
         job_id=job_id,
     )
-    if not sentry_sdk.get_client().is_active():
-        with bound(context):
-            yield context
-        return
-    with sentry_sdk.isolation_scope(), bound(context):
+    scope = sentry_sdk.isolation_scope() if sentry_sdk.get_client().is_active() else nullcontext()
+    with scope, bound(context):
         yield context
 
 
