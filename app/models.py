@@ -21,7 +21,9 @@ from sqlalchemy import (
     Uuid,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from app.search.folding import index_text
 
 OWNER_LENGTH = 128
 
@@ -62,14 +64,32 @@ class Base(DeclarativeBase):
     )
 
 
+def kept_out_of_models(name: str | None) -> bool:
+    """The full-text index objects, which only the migrations know (dialect-specific)."""
+    return name is not None and (
+        name.startswith("nodes_fts") or name in {"search_vector", "ix_nodes_search"}
+    )
+
+
 class Node(Base):
+    """A node; `search_title`/`search_body` are its folded text, which the engines index.
+
+    They are set whenever the title or body is (see `_fold`); writes that bypass the ORM
+    (bulk inserts) set them with `app.search.folding.index_text` too.
+    """
+
     __tablename__ = "nodes"
-    __table_args__ = (Index("ix_nodes_owner_created", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_nodes_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_nodes_owner_search_title", "owner_id", "search_title"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[str] = mapped_column(String(OWNER_LENGTH))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
+    search_title: Mapped[str] = mapped_column(Text, default="")
+    search_body: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -87,6 +107,15 @@ class Node(Base):
     @property
     def tags(self) -> list[str]:
         return [row.tag for row in self.tag_rows]
+
+    @validates("title", "body")
+    def _fold(self, key: str, value: str) -> str:
+        folded = index_text(value or "")
+        if key == "title":
+            self.search_title = folded
+        else:
+            self.search_body = folded
+        return value
 
 
 class NodeTag(Base):
@@ -116,6 +145,17 @@ class Edge(Base):
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExtractedDocument(Base):
+    """A text already extracted into its owner's graph (by digest): extracting it again
+    adds nothing."""
+
+    __tablename__ = "extracted_documents"
+
+    owner_id: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Job(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 
 from app.core.config import load_settings
 from app.core.db import create_engine
-from app.models import Base
+from app.models import Base, kept_out_of_models
 
 target_metadata = Base.metadata
 
@@ -20,6 +20,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=lambda name, _type, _parents: not kept_out_of_models(name),
     )
     with context.begin_transaction():
         context.run_migrations()

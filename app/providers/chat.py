@@ -20,10 +20,10 @@ from segtok.segmenter import split_multi
 
 from app.core.config import Settings
 from app.errors.exceptions import ServiceUnavailable, UpstreamError, UpstreamTimeout
+from app.search.folding import index_tokens
 
 log = structlog.get_logger(__name__)
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _BACKOFF_BASE_SECONDS = 0.25
 _DEFAULT_RETRY_AFTER_SECONDS = 30
 _MAX_RETRY_AFTER_SECONDS = 86_400
@@ -43,15 +43,6 @@ class ChatProvider(Protocol):
     async def answer(self, message: str, context: Sequence[ContextNode]) -> str: ...
 
 
-def tokens(text: str) -> list[str]:
-    """Lower-case words of two or more characters, in order."""
-    return [word.lower() for word in _WORD.findall(text) if len(word) > 1]
-
-
-def terms(text: str) -> set[str]:
-    return set(tokens(text))
-
-
 class LocalChatProvider:
     """Answers with the sentences of the caller's most relevant nodes, cited by number."""
 
@@ -60,11 +51,12 @@ class LocalChatProvider:
     async def answer(self, message: str, context: Sequence[ContextNode]) -> str:
         if not context:
             return "I found nothing in your graph about that yet."
-        wanted = terms(message)
+        # Folded tokens (CJK bigrams included) so overlap works in every script.
+        wanted = set(index_tokens(message))
         lines = []
         for number, node in enumerate(context, start=1):
             sentences = [s for s in split_multi(node.body) if s.strip()] or [node.title]
-            best = max(sentences, key=lambda sentence: len(terms(sentence) & wanted))
+            best = max(sentences, key=lambda sentence: len(set(index_tokens(sentence)) & wanted))
             lines.append(f"- {node.title}: {best.strip()} [{number}]")
         return "From your graph:\n" + "\n".join(lines)
 

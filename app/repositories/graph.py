@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import and_, delete, exists, false, func, or_, select, text, true, update
+from sqlalchemy import and_, delete, exists, false, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -24,10 +24,6 @@ def _after(model: type[Node] | type[Edge], cursor: Cursor | None) -> ColumnEleme
         model.created_at < cursor.created_at,
         and_(model.created_at == cursor.created_at, model.id < cursor.id),
     )
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class NodeRepository:
@@ -88,52 +84,14 @@ class NodeRepository:
         limit: int,
         after: Cursor | None = None,
         tag: str | None = None,
-        text: str | None = None,
     ) -> list[Node]:
         statement = select(Node).where(Node.owner_id == owner_id, _after(Node, after))
         if tag is not None:
             statement = statement.where(
                 exists().where(NodeTag.node_id == Node.id, NodeTag.tag == tag)
             )
-        if text:
-            pattern = f"%{_escape_like(text)}%"
-            statement = statement.where(
-                or_(Node.title.ilike(pattern, escape="\\"), Node.body.ilike(pattern, escape="\\"))
-            )
         statement = statement.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit)
         return list((await self.session.execute(statement)).scalars())
-
-    async def matching_any(self, owner_id: str, words: Sequence[str], *, limit: int) -> list[Node]:
-        """Newest nodes whose title or body contains any of `words` (case-insensitive)."""
-        if not words:
-            return []
-        conditions = []
-        for word in words:
-            pattern = f"%{_escape_like(word)}%"
-            conditions.append(Node.title.ilike(pattern, escape="\\"))
-            conditions.append(Node.body.ilike(pattern, escape="\\"))
-        statement = (
-            select(Node)
-            .where(Node.owner_id == owner_id, or_(*conditions))
-            .order_by(Node.created_at.desc(), Node.id.desc())
-            .limit(limit)
-        )
-        return list((await self.session.execute(statement)).scalars())
-
-    async def by_titles(self, owner_id: str, titles: Sequence[str]) -> dict[str, Node]:
-        """The caller's nodes whose title is one of `titles` (any case), by lower-cased title."""
-        if not titles:
-            return {}
-        lowered = sorted({title.lower() for title in titles})
-        result = await self.session.execute(
-            select(Node)
-            .where(Node.owner_id == owner_id, func.lower(Node.title).in_(lowered))
-            .order_by(Node.created_at)
-        )
-        found: dict[str, Node] = {}
-        for node in result.scalars():
-            found.setdefault(node.title.lower(), node)
-        return found
 
     async def delete(self, node: Node) -> None:
         # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.

@@ -95,18 +95,5 @@ class TextAnalysisService:
 text_analysis_service = TextAnalysisService()
 
 
-def extract_concepts(text: str, *, limit: int) -> list[str]:
-    """The text's key terms (1-2 words), most relevant first (CPU-bound)."""
-    language, _ = language_identifier().classify(text)
-    concepts: list[str] = []
-    seen: set[str] = set()
-    for term, _score in _terms(text, str(language), max_words=2):
-        key = term.lower()
-        if key not in seen:
-            seen.add(key)
-            concepts.append(term)
-    return concepts[:limit]
-
-
 def sentences(text: str) -> list[str]:
     return [sentence.strip() for sentence in split_multi(text) if sentence.strip()]

@@ -1,22 +1,35 @@
-"""Chat grounded in the caller's graph: retrieve their most relevant nodes, then answer."""
+"""Chat grounded in the caller's graph: retrieve the relevant nodes, then answer.
+
+Retrieval goes through the full-text index (app.repositories.search) with the question's
+content words: stop words of its language dropped, Korean particles stripped. A node is
+relevant when it contains at least RELEVANCE_THRESHOLD of those words; when none is,
+the provider gets no notes and the answer says the graph has nothing on it.
+"""
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import anyio.to_thread
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.audit import audited
 from app.models import Node
-from app.providers.chat import ChatProvider, ContextNode, terms, tokens
-from app.repositories.graph import NodeRepository
+from app.providers.chat import ChatProvider, ContextNode
+from app.repositories.search import Hit, SearchRepository
+from app.search.stopwords import stopwords
+from app.search.terms import Term, question_terms
+from app.services.analysis import language_identifier
 
 CONTEXT_NODES = 5
-CANDIDATES = 200
+CANDIDATES = 50
 MAX_QUERY_TERMS = 12
-_TITLE_WEIGHT = 3.0
+RELEVANCE_THRESHOLD = 0.5
+# Technical notes mix English into every language, so its stop words always go. The CJK
+# lists hold CJK words only, and short questions are often identified as a neighbouring
+# variety (Chinese as `wuu`), so they always apply to CJK text.
+_ALWAYS_DROPPED = ("en", "ko", "ja", "zh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,35 +39,45 @@ class ChatReply:
     provider: str
 
 
-def _score(node: Node, wanted: set[str]) -> float:
-    title = Counter(w for w in tokens(node.title) if w in wanted)
-    body_words = tokens(node.body)
-    body = Counter(w for w in body_words if w in wanted)
-    matched = set(title) | set(body)
-    if not matched:
+def content_terms(message: str) -> list[Term]:
+    """The words of `message` worth searching for (CPU-bound: language identification)."""
+    language, _ = language_identifier().classify(message)
+    dropped = stopwords(str(language)).union(*map(stopwords, _ALWAYS_DROPPED))
+    return question_terms(message, dropped)[:MAX_QUERY_TERMS]
+
+
+def coverage(node: Node, terms: Sequence[Term]) -> float:
+    """The share of `terms` the node contains, in its title or its body."""
+    if not terms:
         return 0.0
-    frequency = sum(_TITLE_WEIGHT * title[w] + body[w] for w in matched)
-    # More distinct query terms matter most; long bodies do not win by length alone.
-    return len(matched) * 10 + frequency / math.log(2 + len(body_words))
+    title, body = node.search_title.split(), node.search_body.split()
+    found = sum(1 for term in terms if term.occurs_in(title) or term.occurs_in(body))
+    return found / len(terms)
+
+
+def relevant(hits: Sequence[Hit], terms: Sequence[Term]) -> list[Node]:
+    """The hits that cover enough of the question, most covering first, then by rank."""
+    scored = [(coverage(hit.node, terms), hit.score, hit.node) for hit in hits]
+    kept = [item for item in scored if item[0] >= RELEVANCE_THRESHOLD]
+    kept.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [node for _, _, node in kept[:CONTEXT_NODES]]
 
 
 @audited
 class ChatService:
+    async def retrieve(self, session: AsyncSession, *, owner_id: str, message: str) -> list[Node]:
+        """The caller's nodes relevant to `message`, most relevant first (maybe none)."""
+        terms = await anyio.to_thread.run_sync(content_terms, message)
+        hits = await SearchRepository.from_session(session).search(
+            owner_id, terms, limit=CANDIDATES, match_all=False
+        )
+        return relevant(hits, terms)
+
     async def reply(
         self, session: AsyncSession, *, owner_id: str, message: str, provider: ChatProvider
     ) -> ChatReply:
-        wanted = terms(message)
-        # Longest words first: they are the most specific ones to search for.
-        query = sorted(wanted, key=len, reverse=True)[:MAX_QUERY_TERMS]
-        candidates = await NodeRepository.from_session(session).matching_any(
-            owner_id, query, limit=CANDIDATES
-        )
-        ranked = sorted(
-            ((score, node) for node in candidates if (score := _score(node, wanted)) > 0),
-            key=lambda pair: pair[0],
-            reverse=True,
-        )[:CONTEXT_NODES]
-        context = [ContextNode(str(node.id), node.title, node.body) for _, node in ranked]
+        nodes = await self.retrieve(session, owner_id=owner_id, message=message)
+        context = [ContextNode(str(node.id), node.title, node.body) for node in nodes]
         answer = await provider.answer(message, context)
         return ChatReply(answer=answer, node_ids=[n.id for n in context], provider=provider.name)
 

@@ -11,11 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.audit import audited
-from app.errors.exceptions import Conflict, NotFound, PreconditionFailed
+from app.errors.exceptions import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from app.models import Edge, Node, utcnow
-from app.repositories.cursor import Cursor
+from app.repositories.cursor import Cursor, SearchCursor
 from app.repositories.graph import Direction, EdgeRepository, NodeRepository
+from app.repositories.search import SearchRepository
 from app.schemas.graph import EdgeCreate, NodeCreate, NodeUpdate
+from app.search.terms import search_terms
 
 
 def etag(node: Node) -> str:
@@ -35,7 +37,26 @@ def _check_precondition(node: Node, if_match: str | None) -> None:
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     limit: int
-    after: Cursor | None = None
+    after: Cursor | SearchCursor | None = None
+
+
+def _foreign_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor belongs to another listing: a search's cursor continues only that search.",
+        errors=[{"detail": "Cursor of another listing.", "parameter": "cursor"}],
+    )
+
+
+def _listing_cursor(page: PageRequest) -> Cursor | None:
+    if isinstance(page.after, SearchCursor):
+        raise _foreign_cursor()
+    return page.after
+
+
+def _search_cursor(page: PageRequest) -> SearchCursor | None:
+    if isinstance(page.after, Cursor):
+        raise _foreign_cursor()
+    return page.after
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +112,21 @@ class NodeService:
         tag: str | None = None,
         text: str | None = None,
     ) -> tuple[list[Node], str | None]:
+        """Newest first; with `text`, the nodes matching every word of it, best first."""
+        if text is not None:
+            hits = await SearchRepository.from_session(session).search(
+                owner_id,
+                search_terms(text),
+                limit=page.limit,
+                after=_search_cursor(page),
+                tag=tag,
+            )
+            next_cursor = None
+            if len(hits) == page.limit:
+                next_cursor = SearchCursor(hits[-1].score, hits[-1].node.id).encode()
+            return [hit.node for hit in hits], next_cursor
         nodes = await NodeRepository.from_session(session).page(
-            owner_id, limit=page.limit, after=page.after, tag=tag, text=text
+            owner_id, limit=page.limit, after=_listing_cursor(page), tag=tag
         )
         return nodes, _next_cursor(nodes, page.limit)
 
@@ -154,7 +188,7 @@ class NodeService:
         if not await NodeRepository.from_session(session).existing_ids(owner_id, [node_id]):
             raise _node_not_found()
         edges = await EdgeRepository.from_session(session).page_for_node(
-            owner_id, node_id, direction=direction, limit=page.limit, after=page.after
+            owner_id, node_id, direction=direction, limit=page.limit, after=_listing_cursor(page)
         )
         return edges, _next_cursor(edges, page.limit)
 

@@ -1,0 +1,1 @@
+"""Text as both database engines index and query it (pure Python, no SQL)."""
