@@ -20,6 +20,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from segtok.segmenter import split_multi
 
 from app.core.audit import audited
+from app.services.concepts import CJK_LANGUAGES, cjk_words
 
 WORDS_PER_MINUTE = 230
 TOP_TERMS = 10
@@ -72,8 +73,17 @@ def analyze_text(text: str) -> Analysis:
     language, confidence = language_identifier().classify(text)
     words = len(_WORD.findall(text))
     sentence_count = len(sentences(text))
-    keywords = _terms(text, language, max_words=1)
-    phrases = [(term, score) for term, score in _terms(text, language, max_words=3) if " " in term]
+    if language in CJK_LANGUAGES:
+        # YAKE splits words at spaces: Chinese and Japanese sentences would come back whole.
+        found = cjk_words(text, str(language))[:TOP_TERMS]
+        top = found[0][1] if found else 1
+        keyword_terms = [Term(word, round(count / top, 4)) for word, count in found]
+        phrase_terms: list[Term] = []
+    else:
+        keyword_terms = _ranked(_terms(text, language, max_words=1))
+        phrase_terms = _ranked(
+            [(term, score) for term, score in _terms(text, language, max_words=3) if " " in term]
+        )
     return Analysis(
         language=str(language),
         language_confidence=round(float(confidence), 4),
@@ -81,8 +91,8 @@ def analyze_text(text: str) -> Analysis:
         words=words,
         sentences=sentence_count,
         reading_time_seconds=math.ceil(words * 60 / WORDS_PER_MINUTE),
-        keywords=_ranked(keywords),
-        key_phrases=_ranked(phrases),
+        keywords=keyword_terms,
+        key_phrases=phrase_terms,
     )
 
 
@@ -95,5 +105,13 @@ class TextAnalysisService:
 text_analysis_service = TextAnalysisService()
 
 
+# segtok knows Western punctuation only: CJK full stops, question and exclamation marks end
+# sentences too.
+_CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
+
+
 def sentences(text: str) -> list[str]:
-    return [sentence.strip() for sentence in split_multi(text) if sentence.strip()]
+    found = []
+    for part in _CJK_SENTENCE_END.split(text):
+        found.extend(sentence.strip() for sentence in split_multi(part) if sentence.strip())
+    return found

@@ -26,6 +26,7 @@ from app.search.stopwords import stopwords
 from app.search.terms import phrase_tokens, split_cjk_run, strip_particle
 
 _CANDIDATES = 40
+_KNOWN_WORD_MAX = 4
 _WORD = re.compile(r"[^\W_]+(?:[-'\u2019][^\W_]+)*")
 _KOREAN_PREDICATE_ENDINGS = (
     "다",
@@ -103,13 +104,36 @@ def _korean_candidates(text: str) -> list[str]:
     return [word for word, _ in counts.most_common(_CANDIDATES)]
 
 
-def _cjk_candidates(text: str, language: str) -> list[str]:
+CJK_LANGUAGES = frozenset({"zh", "ja", "wuu", "yue"})  # langid names Chinese varieties apart
+
+
+def cjk_words(text: str, language: str) -> list[tuple[str, int]]:
+    """The words of Chinese or Japanese text with their counts, most frequent first."""
+    dropped = stopwords("ja" if language == "ja" else "zh")
+    pieces = [
+        piece
+        for word in words(text)
+        if is_cjk(word)
+        for piece in split_cjk_run(word, dropped)
+        if len(piece) >= 2
+    ]
+    # A short piece seen on its own is a word: cut it out of the longer pieces it starts
+    # or ends (`欧拉` out of `欧拉研究`), the text has no dictionary of its own.
+    known = {piece for piece in pieces if len(piece) <= _KNOWN_WORD_MAX}
     counts: Counter[str] = Counter()
-    dropped = stopwords(language)
-    for word in words(text):
-        if is_cjk(word):
-            counts.update(piece for piece in split_cjk_run(word, dropped) if len(piece) >= 2)
-    return [word for word, _ in counts.most_common(_CANDIDATES)]
+    for piece in pieces:
+        counts.update(part for part in _cut_known(piece, known) if len(part) >= 2)
+    return counts.most_common(_CANDIDATES)
+
+
+def _cut_known(piece: str, known: set[str]) -> list[str]:
+    for word in sorted(known, key=len, reverse=True):
+        if len(word) < len(piece):
+            if piece.startswith(word):
+                return [word, *_cut_known(piece[len(word) :], known)]
+            if piece.endswith(word):
+                return [*_cut_known(piece[: -len(word)], known), word]
+    return [piece]
 
 
 def _without_fragments(concepts: list[str]) -> list[str]:
@@ -124,8 +148,8 @@ def _without_fragments(concepts: list[str]) -> list[str]:
 
 def extract_concepts(text: str, *, language: str, limit: int) -> list[str]:
     """The document's concepts, most relevant first, without duplicates (CPU-bound)."""
-    if language in {"zh", "ja", "wuu", "yue"}:
-        candidates = _cjk_candidates(text, "ja" if language == "ja" else "zh")
+    if language in CJK_LANGUAGES:
+        candidates = [word for word, _ in cjk_words(text, language)]
     elif language == "ko":
         candidates = _korean_candidates(text)
     else:

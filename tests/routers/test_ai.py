@@ -90,6 +90,25 @@ async def test_analyze_non_english_text(
     assert keyword in [term["text"].lower() for term in body["keywords"]]
 
 
+@pytest.mark.parametrize(
+    ("text", "keyword"),
+    [
+        ("東京都は日本の首都です。東京都の人口は約千四百万人です。", "東京都"),
+        ("莱昂哈德·欧拉是瑞士数学家。欧拉研究了图论。", "欧拉"),
+    ],
+)
+async def test_chinese_and_japanese_keywords_are_words_not_sentences(
+    client: AsyncClient, text: str, keyword: str
+) -> None:
+    response = await client.post("/v1/ai/lightweight-analyze", json={"text": text}, headers=ALICE)
+
+    body = response.json()
+    keywords = [term["text"] for term in body["keywords"]]
+    assert keywords[0] == keyword  # the most frequent word
+    assert all(len(word) <= 6 and word in text for word in keywords)
+    assert body["counts"]["sentences"] == 2
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t"])
 async def test_empty_text_is_a_422(client: AsyncClient, text: str) -> None:
     response = await client.post("/v1/ai/lightweight-analyze", json={"text": text}, headers=ALICE)
