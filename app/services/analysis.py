@@ -111,7 +111,7 @@ _CJK_SENTENCE_END = re.compile(r"(?<=[。！？])")
 
 
 def sentences(text: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for part in _CJK_SENTENCE_END.split(text):
         found.extend(sentence.strip() for sentence in split_multi(part) if sentence.strip())
     return found
