@@ -70,6 +70,27 @@ KOREAN_PARTICLES = tuple(
         reverse=True,
     )
 )
+# Endings of Korean verbs and adjectives (`제공합니다`, `만들었나요`, `추적하는`): such a
+# word is a predicate, not a concept to search for.
+KOREAN_PREDICATE_ENDINGS = (
+    "다",
+    "요",
+    "까",
+    "죠",
+    "냐",
+    "하는",
+    "되는",
+    "있는",
+    "없는",
+    "하고",
+    "하며",
+    "하여",
+    "해서",
+    "되어",
+    "하게",
+    "했고",
+    "지만",
+)
 _HANGUL = re.compile("[\uac00-\ud7af]")
 _KANA = re.compile("[\u3040-\u30ff]")
 _HIRAGANA_RUN = re.compile("[\u3040-\u309f]+")
@@ -101,6 +122,11 @@ def phrase_tokens(text: str) -> tuple[str, ...]:
     for word in words(text):
         tokens.extend(bigrams(word) if is_cjk(word) else [word])
     return tuple(tokens)
+
+
+def is_korean_predicate(word: str) -> bool:
+    # Two syllables can be a noun (`바다`, sea): only longer words are judged by ending.
+    return len(word) >= 3 and word.endswith(KOREAN_PREDICATE_ENDINGS)
 
 
 def strip_particle(word: str) -> str:
@@ -173,7 +199,8 @@ def question_terms(question: str, stopwords: Collection[str]) -> list[Term]:
             pieces = [] if len(word) < _MIN_WORD or word in stopwords else [word]
         elif _HANGUL.match(word):
             stem = strip_particle(word)
-            pieces = [] if word in stopwords or stem in stopwords else [stem]
+            unwanted = word in stopwords or stem in stopwords or is_korean_predicate(word)
+            pieces = [] if unwanted else [stem]
         else:
             pieces = split_cjk_run(word, stopwords)
         for piece in pieces:

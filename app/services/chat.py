@@ -3,7 +3,8 @@
 Retrieval goes through the full-text index (app.repositories.search) with the question's
 content words: stop words of its language dropped, Korean particles stripped. A node is
 relevant when it contains at least RELEVANCE_THRESHOLD of those words; when none is,
-the provider gets no notes and the answer says the graph has nothing on it.
+the provider gets no notes and the answer says the graph has nothing on it. A node that
+covers much less than the best one (RELATIVE_THRESHOLD) is left out too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ CONTEXT_NODES = 5
 CANDIDATES = 50
 MAX_QUERY_TERMS = 12
 RELEVANCE_THRESHOLD = 0.5
+# A node covering far less of the question than the best one is noise next to it.
+RELATIVE_THRESHOLD = 0.75
+# Short questions are often mistaken for a neighbouring language (German for
+# Luxembourgish): the stop words of every likely language go.
+_LIKELY_LANGUAGES = 3
+_LIKELY = 0.1
 # Technical notes mix English into every language, so its stop words always go. The CJK
 # lists hold CJK words only, and short questions are often identified as a neighbouring
 # variety (Chinese as `wuu`), so they always apply to CJK text.
@@ -41,8 +48,9 @@ class ChatReply:
 
 def content_terms(message: str) -> list[Term]:
     """The words of `message` worth searching for (CPU-bound: language identification)."""
-    language, _ = language_identifier().classify(message)
-    dropped = stopwords(str(language)).union(*map(stopwords, _ALWAYS_DROPPED))
+    ranked = language_identifier().rank(message)[:_LIKELY_LANGUAGES]
+    languages = [str(language) for language, p in ranked if p >= _LIKELY]
+    dropped = frozenset().union(*map(stopwords, [*languages, *_ALWAYS_DROPPED]))
     return question_terms(message, dropped)[:MAX_QUERY_TERMS]
 
 
@@ -58,7 +66,9 @@ def coverage(node: Node, terms: Sequence[Term]) -> float:
 def relevant(hits: Sequence[Hit], terms: Sequence[Term]) -> list[Node]:
     """The hits that cover enough of the question, most covering first, then by rank."""
     scored = [(coverage(hit.node, terms), hit.score, hit.node) for hit in hits]
-    kept = [item for item in scored if item[0] >= RELEVANCE_THRESHOLD]
+    best = max((item[0] for item in scored), default=0.0)
+    threshold = max(RELEVANCE_THRESHOLD, best * RELATIVE_THRESHOLD)
+    kept = [item for item in scored if item[0] >= threshold]
     kept.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [node for _, _, node in kept[:CONTEXT_NODES]]
 

@@ -23,26 +23,11 @@ from segtok.segmenter import split_multi
 
 from app.search.folding import index_text, is_cjk, words
 from app.search.stopwords import stopwords
-from app.search.terms import phrase_tokens, split_cjk_run, strip_particle
+from app.search.terms import is_korean_predicate, phrase_tokens, split_cjk_run, strip_particle
 
 _CANDIDATES = 40
 _KNOWN_WORD_MAX = 4
 _WORD = re.compile(r"[^\W_]+(?:[-'\u2019][^\W_]+)*")
-_KOREAN_PREDICATE_ENDINGS = (
-    "다",
-    "하는",
-    "되는",
-    "있는",
-    "없는",
-    "하고",
-    "하며",
-    "하여",
-    "해서",
-    "되어",
-    "하게",
-    "했고",
-    "지만",
-)
 _NOUN_LIKE = frozenset({"NOUN", "PROPN", "ADJ", "NUM"})
 _lemmas_lock = threading.Lock()
 
@@ -96,7 +81,7 @@ def _korean_candidates(text: str) -> list[str]:
     counts: Counter[str] = Counter()
     dropped = stopwords("ko")
     for word in _WORD.findall(text):
-        if not is_cjk(word) or word.endswith(_KOREAN_PREDICATE_ENDINGS):
+        if not is_cjk(word) or is_korean_predicate(word):
             continue
         stem = strip_particle(word)
         if len(stem) >= 2 and stem not in dropped:
