@@ -76,51 +76,60 @@ def rare_word(number: int) -> str:
     return word(number, "ra")
 
 
+def _node(
+    node_id: uuid.UUID, i: int, vocabulary: int, start: datetime, rng: random.Random
+) -> dict[str, Any]:
+    title = " ".join(rare_word(rng.randrange(vocabulary)) for _ in range(2))
+    body = " ".join(
+        [common_word(rng.randrange(COMMON)) for _ in range(8)]
+        + [rare_word(rng.randrange(vocabulary)) for _ in range(4)]
+    )
+    created = start + timedelta(seconds=i)
+    return {
+        "id": node_id,
+        "owner_id": OWNER,
+        "title": title,
+        "body": body,
+        "search_title": index_text(title),
+        "search_body": index_text(body),
+        "version": 1,
+        "created_at": created,
+        "updated_at": created,
+    }
+
+
 async def seed(engine: AsyncEngine, size: int, rng: random.Random) -> list[uuid.UUID]:
     vocabulary = max(size // 4, 10)
     ids = [uuid.uuid4() for _ in range(size)]
     start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def edge(i: int, step: int) -> dict[str, Any]:
+        created = start + timedelta(seconds=i)
+        return {
+            "id": uuid.uuid4(),
+            "owner_id": OWNER,
+            "source_id": ids[i],
+            "target_id": ids[(i + step) % size],
+            "relation": "links",
+            "weight": float(rng.randrange(1, 10)),
+            "created_at": created,
+            "updated_at": created,
+        }
+
     async with engine.begin() as connection:
         for first in range(0, size, BATCH):
-            nodes, tags, edges = [], [], []
-            for i in range(first, min(first + BATCH, size)):
-                title = (
-                    f"{rare_word(rng.randrange(vocabulary))} {rare_word(rng.randrange(vocabulary))}"
-                )
-                body = " ".join(
-                    [common_word(rng.randrange(COMMON)) for _ in range(8)]
-                    + [rare_word(rng.randrange(vocabulary)) for _ in range(4)]
-                )
-                created = start + timedelta(seconds=i)
-                nodes.append(
-                    {
-                        "id": ids[i],
-                        "owner_id": OWNER,
-                        "title": title,
-                        "body": body,
-                        "search_title": index_text(title),
-                        "search_body": index_text(body),
-                        "version": 1,
-                        "created_at": created,
-                        "updated_at": created,
-                    }
-                )
-                tags.append({"node_id": ids[i], "tag": f"tag{i % 50}", "position": 0})
-                for step in (1, 7, 31)[:EDGES_PER_NODE]:
-                    edges.append(
-                        {
-                            "id": uuid.uuid4(),
-                            "owner_id": OWNER,
-                            "source_id": ids[i],
-                            "target_id": ids[(i + step) % size],
-                            "relation": "links",
-                            "weight": float(rng.randrange(1, 10)),
-                            "created_at": created,
-                            "updated_at": created,
-                        }
-                    )
+            batch = range(first, min(first + BATCH, size))
+            nodes = [_node(ids[i], i, vocabulary, start, rng) for i in batch]
             await connection.execute(insert(Node.__table__), nodes)
+            tags = [{"node_id": ids[i], "tag": f"tag{i % 50}", "position": 0} for i in batch]
             await connection.execute(insert(NodeTag.__table__), tags)
+        # Edges once every node exists (they point forward as well as back).
+        for first in range(0, size, BATCH):
+            edges = [
+                edge(i, step)
+                for i in range(first, min(first + BATCH, size))
+                for step in (1, 7, 31)[:EDGES_PER_NODE]
+            ]
             await connection.execute(insert(Edge.__table__), edges)
     if engine.dialect.name == "postgresql":
         async with engine.connect() as connection:
@@ -245,7 +254,7 @@ class _SqliteDatabase:
         return self.url
 
     async def __aexit__(self, *_: object) -> None:
-        Path(make_url(self.url).database or "").unlink(missing_ok=True)
+        await asyncio.to_thread(Path(make_url(self.url).database or "").unlink, missing_ok=True)
 
 
 class _PostgresDatabase:
