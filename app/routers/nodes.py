@@ -64,7 +64,9 @@ async def create_node(
     return NodeOut.model_validate(node)
 
 
-@router.get("", response_model=Page[NodeOut], summary="List nodes, newest first")
+@router.get(
+    "", response_model=Page[NodeOut], summary="List nodes, newest first (with `q`: best first)"
+)
 async def list_nodes(
     session: SessionDep,
     user_id: CurrentUser,
@@ -76,7 +78,10 @@ async def list_nodes(
             min_length=1,
             max_length=200,
             pattern=SINGLE_LINE,
-            description="Text in title or body (case-insensitive).",
+            description=(
+                "Full-text search: nodes whose title or body contains every word (case, "
+                "accents and width folded; CJK words as substrings), best match first."
+            ),
         ),
     ] = None,
 ) -> Page[NodeOut]:
