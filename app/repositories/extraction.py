@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, insert, select, tuple_
+from sqlalchemy import CursorResult, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,14 +102,18 @@ class ExtractionRepository:
     ) -> set[tuple[uuid.UUID, uuid.UUID]]:
         if not pairs:
             return set()
+        wanted = set(pairs)
+        # Plain IN lists use the source index on both engines (a row-value IN does not on
+        # SQLite); the few extra rows are dropped here.
         result = await self.session.execute(
             select(Edge.source_id, Edge.target_id).where(
+                Edge.source_id.in_({source for source, _ in wanted}),
+                Edge.target_id.in_({target for _, target in wanted}),
                 Edge.owner_id == owner_id,
                 Edge.relation == relation,
-                tuple_(Edge.source_id, Edge.target_id).in_(pairs),
             )
         )
-        return {(source, target) for source, target in result}
+        return {(source, target) for source, target in result} & wanted
 
     async def merge_links(
         self, owner_id: str, relation: str, links: Sequence[Link], *, now: datetime

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import and_, delete, exists, false, or_, select, text, true, update
+from sqlalchemy import and_, case, delete, exists, false, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -17,12 +17,17 @@ Direction = Literal["out", "in", "both"]
 
 
 def _after(model: type[Node] | type[Edge], cursor: Cursor | None) -> ColumnElement[bool]:
-    # Newest first; the id breaks ties between rows created in the same microsecond.
+    # Newest first; the id breaks ties between rows created in the same microsecond. The
+    # redundant `<=` is a range the index can seek to: without it SQLite reads the
+    # owner's rows from the newest down to the cursor (linear in the page's depth).
     if cursor is None:
         return true()
-    return or_(
-        model.created_at < cursor.created_at,
-        and_(model.created_at == cursor.created_at, model.id < cursor.id),
+    return and_(
+        model.created_at <= cursor.created_at,
+        or_(
+            model.created_at < cursor.created_at,
+            and_(model.created_at == cursor.created_at, model.id < cursor.id),
+        ),
     )
 
 
@@ -107,14 +112,17 @@ class NodeRepository:
     ) -> list[tuple[Edge, Node, Literal["out", "in"]]]:
         statement = (
             select(Edge, Node)
+            # The other end by primary key, the node's edges from the source and target
+            # indexes: an OR in the join made both engines read every node of the owner.
             .join(
                 Node,
-                or_(
-                    and_(Edge.source_id == node_id, Node.id == Edge.target_id),
-                    and_(Edge.target_id == node_id, Node.id == Edge.source_id),
-                ),
+                Node.id == case((Edge.source_id == node_id, Edge.target_id), else_=Edge.source_id),
             )
-            .where(Edge.owner_id == owner_id, Node.owner_id == owner_id)
+            .where(
+                or_(Edge.source_id == node_id, Edge.target_id == node_id),
+                Edge.owner_id == owner_id,
+                Node.owner_id == owner_id,
+            )
             .order_by(Edge.weight.desc(), Edge.created_at.desc(), Edge.id.desc())
             .limit(limit)
         )
