@@ -187,7 +187,9 @@ async def measure(engine: AsyncEngine, size: int) -> dict[str, tuple[float, floa
     for _ in range(REPEAT):
         position = rng.randrange(size)
         cursors.append(
-            PageRequest(limit=20, after=Cursor(start + timedelta(seconds=position), ids[position]))
+            PageRequest(
+                limit=20, after=Cursor.at(start + timedelta(seconds=position), ids[position])
+            )
         )
 
     async def listing(session: AsyncSession, i: int) -> Any:

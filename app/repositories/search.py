@@ -12,12 +12,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, exists, func, literal_column, or_, select, text, true
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Select,
+    and_,
+    cast,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from app.models import Node, NodeTag
-from app.repositories.cursor import SearchCursor
+from app.repositories.cursor import SCORE_SCALE, Cursor
 from app.search.terms import Term
 
 TITLE_WEIGHT = 3.0
@@ -29,7 +42,7 @@ _TS_RANK_NORMALISATION = 1
 @dataclass(frozen=True, slots=True)
 class Hit:
     node: Node
-    score: float
+    score: int  # the engine's score times SCORE_SCALE: higher is better
 
 
 def _fts5_term(term: Term) -> str:
@@ -54,10 +67,10 @@ def tsquery(terms: Sequence[Term], *, match_all: bool) -> str:
     return (" & " if match_all else " | ").join(_tsquery_term(term) for term in terms)
 
 
-def _after(score: ColumnElement[float], cursor: SearchCursor | None) -> ColumnElement[bool]:
+def _after(score: ColumnElement[int], cursor: Cursor | None) -> ColumnElement[bool]:
     if cursor is None:
         return true()
-    return or_(score < cursor.score, and_(score == cursor.score, Node.id < cursor.id))
+    return or_(score < cursor.key, and_(score == cursor.key, Node.id < cursor.id))
 
 
 class SearchRepository:
@@ -75,7 +88,7 @@ class SearchRepository:
         *,
         limit: int,
         match_all: bool = True,
-        after: SearchCursor | None = None,
+        after: Cursor | None = None,
         tag: str | None = None,
     ) -> list[Hit]:
         """The owner's nodes matching all (or any) `terms`, best first, then by id."""
@@ -88,24 +101,25 @@ class SearchRepository:
                 exists().where(NodeTag.node_id == Node.id, NodeTag.tag == tag)
             )
         result = await self.session.execute(statement.limit(limit))
-        return [Hit(node, float(score)) for node, score in result]
+        return [Hit(node, int(score)) for node, score in result]
 
     def _ranked(
-        self, terms: Sequence[Term], *, match_all: bool, after: SearchCursor | None
-    ) -> Select[Node, float]:
+        self, terms: Sequence[Term], *, match_all: bool, after: Cursor | None
+    ) -> Select[Node, int]:
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":
             query = func.to_tsquery(
                 literal_column("'simple'::regconfig"), tsquery(terms, match_all=match_all)
             )
             vector: ColumnElement[Any] = literal_column("nodes.search_vector")
-            score: ColumnElement[float] = func.ts_rank(
+            rank = func.ts_rank(
                 literal_column(f"'{{0.1, 0.2, {BODY_WEIGHT / TITLE_WEIGHT}, 1.0}}'::float4[]"),
                 vector,
                 query,
                 _TS_RANK_NORMALISATION,
                 type_=Float,
             )
+            score = cast(rank * SCORE_SCALE, BigInteger)
             return (
                 select(Node, score.label("score"))
                 .where(vector.op("@@")(query), _after(score, after))
@@ -115,9 +129,11 @@ class SearchRepository:
             hits = (
                 select(
                     literal_column("node_id").label("node_id"),
-                    (-func.bm25(literal_column("nodes_fts"), 0.0, TITLE_WEIGHT, BODY_WEIGHT)).label(
-                        "score"
-                    ),
+                    cast(
+                        -func.bm25(literal_column("nodes_fts"), 0.0, TITLE_WEIGHT, BODY_WEIGHT)
+                        * SCORE_SCALE,
+                        BigInteger,
+                    ).label("score"),
                 )
                 .select_from(text("nodes_fts"))
                 .where(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import unit_of_work
 from app.core.security import CurrentUser
 from app.errors.exceptions import ValidationFailed
-from app.repositories.cursor import CURSOR_PATTERN, decode_cursor
+from app.repositories.cursor import CURSOR_PATTERN, Cursor
 from app.schemas.graph import PAGE_DEFAULT, PAGE_MAX
 from app.services.graph import PageRequest
 
@@ -38,7 +38,7 @@ def _page(
     if cursor is None:
         return PageRequest(limit=limit)
     try:
-        return PageRequest(limit=limit, after=decode_cursor(cursor))
+        return PageRequest(limit=limit, after=Cursor.decode(cursor))
     except ValueError:
         raise ValidationFailed(
             "The cursor is not one this API handed out.",

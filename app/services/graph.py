@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.core.audit import audited
-from app.errors.exceptions import Conflict, NotFound, PreconditionFailed, ValidationFailed
+from app.errors.exceptions import Conflict, NotFound, PreconditionFailed
 from app.models import Edge, Node, utcnow
-from app.repositories.cursor import Cursor, SearchCursor
+from app.repositories.cursor import Cursor
 from app.repositories.graph import Direction, EdgeRepository, NodeRepository
 from app.repositories.search import SearchRepository
 from app.schemas.graph import EdgeCreate, NodeCreate, NodeUpdate
@@ -37,26 +37,7 @@ def _check_precondition(node: Node, if_match: str | None) -> None:
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     limit: int
-    after: Cursor | SearchCursor | None = None
-
-
-def _foreign_cursor() -> ValidationFailed:
-    return ValidationFailed(
-        "The cursor belongs to another listing: a search's cursor continues only that search.",
-        errors=[{"detail": "Cursor of another listing.", "parameter": "cursor"}],
-    )
-
-
-def _listing_cursor(page: PageRequest) -> Cursor | None:
-    if isinstance(page.after, SearchCursor):
-        raise _foreign_cursor()
-    return page.after
-
-
-def _search_cursor(page: PageRequest) -> SearchCursor | None:
-    if isinstance(page.after, Cursor):
-        raise _foreign_cursor()
-    return page.after
+    after: Cursor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +51,7 @@ def _next_cursor(rows: list[Node] | list[Edge], limit: int) -> str | None:
     if len(rows) < limit:
         return None
     last = rows[-1]
-    return Cursor(last.created_at, last.id).encode()
+    return Cursor.at(last.created_at, last.id).encode()
 
 
 def _node_not_found() -> NotFound:
@@ -118,15 +99,15 @@ class NodeService:
                 owner_id,
                 search_terms(text),
                 limit=page.limit,
-                after=_search_cursor(page),
+                after=page.after,
                 tag=tag,
             )
             next_cursor = None
             if len(hits) == page.limit:
-                next_cursor = SearchCursor(hits[-1].score, hits[-1].node.id).encode()
+                next_cursor = Cursor(hits[-1].score, hits[-1].node.id).encode()
             return [hit.node for hit in hits], next_cursor
         nodes = await NodeRepository.from_session(session).page(
-            owner_id, limit=page.limit, after=_listing_cursor(page), tag=tag
+            owner_id, limit=page.limit, after=page.after, tag=tag
         )
         return nodes, _next_cursor(nodes, page.limit)
 
@@ -188,7 +169,7 @@ class NodeService:
         if not await NodeRepository.from_session(session).existing_ids(owner_id, [node_id]):
             raise _node_not_found()
         edges = await EdgeRepository.from_session(session).page_for_node(
-            owner_id, node_id, direction=direction, limit=page.limit, after=_listing_cursor(page)
+            owner_id, node_id, direction=direction, limit=page.limit, after=page.after
         )
         return edges, _next_cursor(edges, page.limit)
 
