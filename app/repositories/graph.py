@@ -6,7 +6,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Literal
 
-from sqlalchemy import and_, case, delete, exists, false, or_, select, text, true, update
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    or_,
+    select,
+    text,
+    true,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
@@ -110,19 +122,18 @@ class NodeRepository:
     async def neighbours(
         self, owner_id: str, node_id: uuid.UUID, *, limit: int
     ) -> list[tuple[Edge, Node, Literal["out", "in"]]]:
+        # The node's edges come from two index lookups (source; target); the other end
+        # by primary key. An OR over source and target made SQLite read every edge of the
+        # owner, and an OR in the join every node.
+        touching = union(
+            select(Edge.id).where(Edge.owner_id == owner_id, Edge.source_id == node_id),
+            select(Edge.id).where(Edge.owner_id == owner_id, Edge.target_id == node_id),
+        ).subquery()
+        other_end = case((Edge.source_id == node_id, Edge.target_id), else_=Edge.source_id)
         statement = (
             select(Edge, Node)
-            # The other end by primary key, the node's edges from the source and target
-            # indexes: an OR in the join made both engines read every node of the owner.
-            .join(
-                Node,
-                Node.id == case((Edge.source_id == node_id, Edge.target_id), else_=Edge.source_id),
-            )
-            .where(
-                or_(Edge.source_id == node_id, Edge.target_id == node_id),
-                Edge.owner_id == owner_id,
-                Node.owner_id == owner_id,
-            )
+            .join(Node, Node.id == other_end)
+            .where(Edge.id.in_(select(touching.c.id)), Node.owner_id == owner_id)
             .order_by(Edge.weight.desc(), Edge.created_at.desc(), Edge.id.desc())
             .limit(limit)
         )
