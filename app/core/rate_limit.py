@@ -10,8 +10,10 @@ the answer is a 429 `rate-limited` problem with `Retry-After` equal to `t`.
 
 The limiter sits at the edge, before routing, authentication and the body: a throttled
 caller costs one storage round trip and a small response. The token is verified here
-(it is not trusted unverified: a forged `sub` would get a fresh count), and again by the
-route's own authentication dependency.
+(it is not trusted unverified: a forged `sub` would get a fresh count); a verified token
+is remembered for `VERIFIED_TOKEN_SECONDS`, so a client reusing its token pays for one
+verification a minute here, not one per request. That only picks the count: the route's
+own authentication still verifies every request in full.
 
 If the storage (Redis) fails, requests are served unlimited (fail open): a limiter
 outage must not become an API outage. One warning is logged when it goes away and one
@@ -44,6 +46,8 @@ STORAGE_RETRY_SECONDS = 5.0
 # A Redis that stops answering must not hold requests for long: past this the request is
 # served unlimited like with a refused connection.
 STORAGE_TIMEOUT_SECONDS = 0.5
+VERIFIED_TOKEN_SECONDS = 60.0
+_VERIFIED_TOKENS_MAX = 10_000
 AI_PATH = "/v1/ai"
 _EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
 _EXEMPT_PREFIXES = ("/docs/", "/redoc/", "/problems")
@@ -147,14 +151,28 @@ class RateLimitMiddleware:
         self.app = app
         self.limiter = limiter
         self.settings = settings
+        # token -> (user id, monotonic time until which it is trusted); bounded.
+        self._verified: dict[str, tuple[str, float]] = {}
+
+    def _user_id(self, token: str) -> str | None:
+        now = time.monotonic()
+        known = self._verified.get(token)
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            user_id = decode_user_id(token, self.settings)
+        except Unauthorized:
+            return None  # counted by address; the route answers 401 itself
+        if len(self._verified) >= _VERIFIED_TOKENS_MAX:
+            self._verified.clear()
+        self._verified[token] = (user_id, now + VERIFIED_TOKEN_SECONDS)
+        return user_id
 
     def caller(self, scope: Scope) -> str:
         token = _bearer_token(scope)
-        if token:
-            try:
-                return "user:" + decode_user_id(token, self.settings)
-            except Unauthorized:
-                pass  # counted by address; the route answers 401 itself
+        user_id = self._user_id(token) if token else None
+        if user_id is not None:
+            return "user:" + user_id
         client = scope.get("client")
         return "address:" + (client[0] if client else "unknown")
 

@@ -128,6 +128,8 @@ async def test_every_route_refuses_a_body_over_the_limit(client: AsyncClient) ->
 async def test_a_body_within_the_limit_is_served(client_factory: ClientFactory) -> None:
     client = await client_factory(max_request_body_bytes=2048)
 
-    response = await client.post("/v1/nodes", json={"title": "t", "body": "b" * 1500}, headers=ALICE)
+    response = await client.post(
+        "/v1/nodes", json={"title": "t", "body": "b" * 1500}, headers=ALICE
+    )
 
     assert response.status_code == 201

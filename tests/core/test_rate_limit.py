@@ -148,12 +148,13 @@ async def test_429s_are_not_sentry_events(
     assert sentry_ingest.transactions  # the ingest was listening
 
 
-def test_rate_limit_settings_are_validated() -> None:
+def test_limit_settings_are_validated() -> None:
     for name, value in [
         ("rate_limit_default", "lots"),
         ("rate_limit_ai", "1/minute;10/hour"),
         ("rate_limit_ai", "0/minute"),
         ("rate_limit_storage_url", "memcached://127.0.0.1"),
+        ("max_request_body_bytes", 10),
     ]:
         with pytest.raises(SettingsError, match=name.upper()):
             load_settings(_env_file=None, **{name: value})
