@@ -85,7 +85,9 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(settings_factory: Settings
 
     assert sent[0]["status"] == 413
     assert (b"content-type", PROBLEM.encode()) in sent[0]["headers"]
-    assert b'"type":"/problems/payload-too-large"' in b"".join(m.get("body", b"") for m in sent[1:])
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b'"type":"/problems/payload-too-large"' in body
+    assert b'"max_bytes":65536' in body
     assert reads == 64 * 1024 // len(chunk) + 1  # read up to the first byte over, no further
 
 
