@@ -11,15 +11,19 @@ from typing import Any
 
 import httpx
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 from taskiq import InMemoryBroker
 
+from app.core.body_limit import ContentLengthLimitMiddleware
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate
+from app.core.head import HeadAsGetMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.core.negotiation import negotiate_json
+from app.core.rate_limit import CallerRateLimiter, RateLimitMiddleware
 from app.core.sentry import flush_sentry, init_sentry
 from app.core.sentry_http import TracedRoute, sentry_middleware
 from app.errors.cors import ProblemCORSMiddleware
@@ -27,6 +31,7 @@ from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems
+from app.routers.docs import install_offline_docs
 from app.services.analysis import language_identifier
 from app.worker.broker import build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
@@ -118,6 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's native OpenTelemetry: we trace with Sentry. Left on, it asks the global
         # OpenTelemetry providers on every request whether one has been configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served from installed packages by install_offline_docs, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        # Counts a body as it is read (chunked included) and stops at the limit: a 413.
+        max_body_size=settings.max_request_body_bytes,
     )
     # Routes added to the app itself (the routers set their own).
     app.router.route_class = TracedRoute
@@ -138,16 +148,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
+                expose_headers=[
+                    REQUEST_ID_HEADER,
+                    "ETag",
+                    "Location",
+                    "Retry-After",
+                    "RateLimit",
+                    "RateLimit-Policy",
+                    "Accept-Post",
+                    "Accept-Patch",
+                ],
             )
         )
+    # At the edge, before routing and the body: a throttled caller or an oversized body
+    # costs no more than its answer, which has the context, X-Request-ID and CORS headers.
+    app.edge_middleware += [
+        Middleware(RateLimitMiddleware, limiter=CallerRateLimiter(settings), settings=settings),
+        Middleware(ContentLengthLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+    ]
+    app.add_middleware(HeadAsGetMiddleware)
     install_problem_handlers(app)
-    app.include_router(health.router)
+    install_offline_docs(app)
+    # /problems negotiates HTML for browsers itself; every other operation is JSON.
     app.include_router(problems.router)
-    app.include_router(nodes.router)
-    app.include_router(edges.router)
-    app.include_router(jobs.router)
-    app.include_router(ai.router)
+    for router in (health.router, nodes.router, edges.router, jobs.router, ai.router):
+        app.include_router(router, dependencies=[Depends(negotiate_json)])
     return app
 
 

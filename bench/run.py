@@ -182,6 +182,10 @@ def app_environment(database: Path, extra: dict[str, str]) -> dict[str, str]:
         "ENVIRONMENT": "production",
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "DATABASE_AUTO_MIGRATE": "true",
+        # wrk is one client address: the limiter runs (its cost is measured) but never
+        # refuses, so every variant serves the same 2xx responses.
+        "RATE_LIMIT_DEFAULT": "1000000000/minute",
+        "RATE_LIMIT_AI": "1000000000/minute",
         **extra,
     }
 

@@ -72,8 +72,14 @@ _DATABASE_DIR = tempfile.TemporaryDirectory(prefix="graphnode-schemathesis-")
 
 def _schemathesis_app() -> Any:
     database = Path(_DATABASE_DIR.name) / "api.db"
+    # Thousands of generated requests from one caller: limits it cannot reach, so every
+    # check sees the operation's own answer (429s are tested in tests/core/test_rate_limit).
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{database}", log_format="json"
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        log_format="json",
+        rate_limit_default="1000000/minute",
+        rate_limit_ai="1000000/minute",
     )
     return create_app(settings)
 

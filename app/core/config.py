@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sentry_sdk.utils import BadDsn, Dsn
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
 
     ai_max_text_chars: int = Field(default=50_000, ge=100, le=1_000_000)
 
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
+
+    rate_limit_default: str = "600/minute"
+    rate_limit_ai: str = "60/minute"
+    rate_limit_storage_url: str = "memory://"
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -142,6 +149,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with memory://, redis://, amqp:// or sqs://")
         return value
 
+    @field_validator("rate_limit_default", "rate_limit_ai")
+    @classmethod
+    def _one_rate_limit(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError("must be one limit such as 600/minute or 10 per second")
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _supported_rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must start with memory://, redis:// or rediss://")
+        return value
+
     @field_validator("llm_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -181,6 +206,14 @@ class Settings(BaseSettings):
         if self.database_auto_migrate is not None:
             return self.database_auto_migrate
         return self.environment is Environment.DEVELOPMENT
+
+    @property
+    def default_rate_limit(self) -> RateLimitItem:
+        return parse_many(self.rate_limit_default)[0]
+
+    @property
+    def ai_rate_limit(self) -> RateLimitItem:
+        return parse_many(self.rate_limit_ai)[0]
 
     @property
     def release(self) -> str:

@@ -78,6 +78,12 @@ class MethodNotAllowed(AppError, slug="method-not-allowed", status=405, title="M
     the methods it does support."""
 
 
+class NotAcceptable(AppError, slug="not-acceptable", status=406, title="Not acceptable"):
+    """The `Accept` header admits none of the media types this operation answers with
+    (`application/json`, and `application/problem+json` for problems). Accept one of them,
+    or leave `Accept` out."""
+
+
 class Conflict(AppError, slug="conflict", status=409, title="Conflict"):
     """The request conflicts with the current state of the resource, for example it would
     create a duplicate. Fetch the current state before retrying."""
@@ -91,7 +97,16 @@ class PreconditionFailed(
 
 
 class PayloadTooLarge(AppError, slug="payload-too-large", status=413, title="Payload too large"):
-    """The request body exceeds the documented limit for this operation. Send less data."""
+    """The request body exceeds the documented limit for this operation, or the limit on
+    every request body (`max_bytes`, when given). Send less data."""
+
+
+class UnsupportedMediaType(
+    AppError, slug="unsupported-media-type", status=415, title="Unsupported media type"
+):
+    """The request body is not in a media type this operation reads. Send JSON with
+    `Content-Type: application/json`; the `Accept-Post` or `Accept-Patch` header names the
+    types the operation accepts."""
 
 
 class ValidationFailed(AppError, slug="validation-error", status=422, title="Validation failed"):

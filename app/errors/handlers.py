@@ -14,6 +14,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -24,7 +25,7 @@ from app.core.middleware import CLIENT_CLOSED_REQUEST, CLIENT_GONE_STATE_KEY, ro
 from app.core.sentry import HANDLED_ERRORS_LOGGER
 from app.core.tracking import error_tracking
 from app.errors import catalog
-from app.errors.exceptions import AppError, InternalError, ValidationFailed
+from app.errors.exceptions import AppError, InternalError, PayloadTooLarge, ValidationFailed
 from app.errors.problem import ProblemResponse
 
 log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
@@ -137,6 +138,9 @@ def allowed_methods(request: Request) -> list[str]:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
+    # HEAD is served wherever GET is (app.core.head), without a route of its own.
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
     return allowed
 
 
@@ -159,6 +163,12 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     extensions: dict[str, Any] | None = (
         {"errors": []} if problem_type is ValidationFailed.problem_type else None
     )
+    max_body_size = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+    if status == PayloadTooLarge.status_code and isinstance(max_body_size, int):
+        # The body limit stopped reading a body (chunked, or longer than declared): the
+        # same problem as a declared length over the limit gets.
+        detail = f"The request body exceeds the limit of {max_body_size} bytes."
+        extensions = {"max_bytes": max_body_size}
     return problem_response(
         request,
         status=status,

@@ -71,8 +71,3 @@ async def readyz(request: Request) -> Readiness:
             checks=checks,
         )
     return Readiness(status="ok", checks=checks)
-
-
-# Probes often use HEAD; one operation per path in the schema is enough.
-router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
-router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)

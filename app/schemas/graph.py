@@ -12,8 +12,9 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    model_validator,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 TITLE_MAX = 200
 BODY_MAX = 20_000
@@ -77,21 +78,28 @@ def _members_are_not_nullable(schema: dict[str, Any]) -> None:
         member.pop("default", None)
 
 
-class NodeUpdate(BaseModel):
-    """Only the members present change; `null` is not a value for any of them."""
+class PartialUpdate(BaseModel):
+    """A PATCH body: only the members present change; `null` is not a value for any.
+
+    Refused member by member (a field validator, which runs only for members that are
+    present), so each error is located at its member: `#/title`, not the body as a whole,
+    as a model validator's error would be.
+    """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_members_are_not_nullable)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null_not_allowed", "Null is not a value for this member")
+        return value
+
+
+class NodeUpdate(PartialUpdate):
     title: Title | None = None
     body: Body | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="after")
-    def _no_nulls(self) -> NodeUpdate:
-        for name in self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
 
 
 class NodeOut(BaseModel):

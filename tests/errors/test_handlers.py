@@ -36,7 +36,7 @@ async def test_allow_lists_methods_of_every_route_on_the_path(client: AsyncClien
     response = await client.put("/v1/nodes")
 
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["allow"] == "GET, HEAD, POST"
 
 
 async def test_wrong_method_returns_problem_405_with_allow(client: AsyncClient) -> None:

@@ -177,14 +177,30 @@ async def test_if_none_match_gives_304_without_body(graph_client: AsyncClient) -
     assert response.headers["etag"] == tag
 
 
-async def test_null_is_not_a_value_in_patch(graph_client: AsyncClient) -> None:
+async def test_null_is_not_a_value_in_patch_and_the_error_points_at_the_member(
+    graph_client: AsyncClient,
+) -> None:
     node = await create_node(graph_client, ALICE)
 
     response = await graph_client.patch(
-        f"/v1/nodes/{node['id']}", json={"title": None}, headers=ALICE
+        f"/v1/nodes/{node['id']}", json={"title": None, "tags": None}, headers=ALICE
     )
 
     assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert sorted(error["pointer"] for error in errors) == ["#/tags", "#/title"]
+    assert all("null" in error["detail"].lower() for error in errors)
+
+
+async def test_patch_of_some_members_leaves_the_others(graph_client: AsyncClient) -> None:
+    node = await create_node(graph_client, ALICE)
+
+    response = await graph_client.patch(
+        f"/v1/nodes/{node['id']}", json={"body": "new"}, headers=ALICE
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["title"], response.json()["body"]) == (node["title"], "new")
 
 
 async def test_delete_node_removes_it_and_its_edges(graph_client: AsyncClient) -> None:
