@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import sentry_sdk
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from taskiq import InMemoryBroker
 
 from app.core.config import Settings, SettingsError, load_settings
@@ -21,7 +22,7 @@ from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
-from app.core.sentry_http import TracedRoute, sentry_middleware
+from app.core.trace_context import add_traceparent, with_sentry_trace_from_w3c
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
@@ -47,6 +48,15 @@ class GraphNodeAPI(FastAPI):
     """
 
     edge_middleware: Sequence[Middleware] = ()
+    # With Sentry on: a request that brings only W3C `traceparent` continues its trace.
+    reads_w3c_trace_context = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before Starlette's __call__, which the Sentry integration wraps in the middleware
+        # that reads the incoming trace headers.
+        if self.reads_w3c_trace_context and scope["type"] == "http":
+            scope = with_sentry_trace_from_w3c(scope)
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
@@ -73,6 +83,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.http_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        event_hooks={"request": [add_traceparent]},
     )
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
@@ -83,7 +94,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     broker.state.session_factory = app.state.session_factory
     if isinstance(broker, InMemoryBroker):
         setattr(broker.state, IN_PROCESS_JOBS, set())
-    await broker.startup()
+    # In a scope of its own: a span an instrumented client opens on start-up (a Redis
+    # broker's XGROUP CREATE) must not stay current for the rest of the process, tagging
+    # every line written outside a request with a trace that belongs to nothing.
+    with sentry_sdk.new_scope():
+        await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
     log.info(
         "app.started",
@@ -119,16 +134,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # OpenTelemetry providers on every request whether one has been configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    # Routes added to the app itself (the routers set their own).
-    app.router.route_class = TracedRoute
     app.state.settings = settings
     app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled
+    # Sentry's own middleware (the Starlette integration's) wraps all of these: 500s and
+    # the access line are inside the request's transaction.
     app.edge_middleware = [Middleware(RequestContextMiddleware)]
-    if sentry_enabled:
-        # Outermost, as the Starlette integration would put it: 500s and the access line
-        # are inside the request's transaction.
-        app.edge_middleware.insert(0, sentry_middleware())
+    app.reads_w3c_trace_context = sentry_enabled
     if settings.cors_origins:
         # Only when browsers on other origins may call us: otherwise it is per-request work
         # that adds nothing.

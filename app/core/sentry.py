@@ -13,11 +13,13 @@ from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
+from sentry_sdk.integrations.fastapi import FastApiIntegration
 from sentry_sdk.integrations.httpx import HttpxIntegration
 from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 from sentry_sdk.integrations.modules import ModulesIntegration
 from sentry_sdk.integrations.redis import RedisIntegration
 from sentry_sdk.integrations.sqlalchemy import SqlalchemyIntegration
+from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.integrations.stdlib import StdlibIntegration
 from sentry_sdk.integrations.threading import ThreadingIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
@@ -36,6 +38,24 @@ TASKIQ_RECEIVER_LOGGER = "taskiq.receiver.receiver"
 
 # Liveness, readiness and documentation requests are never traced.
 _UNTRACED_PATHS = re.compile(r"^/(healthz|readyz|docs|redoc|openapi\.json|problems)(/|$)")
+
+# The integrations' options, given to both: they are two classes over one set of patches,
+# and an option given to one only is ignored on some paths. Transactions are named by route
+# template (`/v1/nodes/{node_id}`, source `route`). No status makes the integration capture
+# an HTTPException itself: our problem handler reports every 5xx, and a capture of the
+# same exception before it would make the handler's (whose event id goes into the body) a
+# dropped duplicate. Middleware spans stay off: a span per middleware, per `receive` and
+# per `send` on every request, for a stack of pure-ASGI middleware that does no I/O.
+HTTP_INTEGRATION_OPTIONS: dict[str, Any] = {
+    "transaction_style": "url",
+    "failed_request_status_codes": set(),
+    "middleware_spans": False,
+}
+# What an unhandled exception's event says produced it (the integrations' own mechanism).
+HTTP_MECHANISM = StarletteIntegration.identifier
+
+# The SDK's Spotlight client logs through this logger with a plain-text handler of its own.
+_SPOTLIGHT_LOGGER = "spotlight"
 
 _EXTRA_DENYLIST = ["jwt", "bearer", "x-api-key", "refresh_token", "access_token", "client_secret"]
 
@@ -56,7 +76,11 @@ def traces_sampler_for(rate: float) -> Any:
 
 
 def _scrub_query_string(query: str) -> str:
+    """`query` with the values of credential-looking keys redacted; unchanged (not even
+    re-encoded) when it has none."""
     pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(is_sensitive_key(key) for key, _ in pairs):
+        return query
     return urlencode([(k, REDACTED if is_sensitive_key(k) else v) for k, v in pairs])
 
 
@@ -87,6 +111,10 @@ def scrub_event(event: Event, hint: Hint) -> Event:
             request["url"] = _scrub_url(request["url"])
     spans: Any = event.get("spans") or []
     for span in spans:
+        if not str(span.get("op", "")).startswith("http."):
+            # SQL, Redis, queue and function spans: their text is kept exactly as it was
+            # (a `?` placeholder is not a query string).
+            continue
         _scrub_http_data(span.get("data"))
         description = span.get("description")
         if isinstance(description, str):
@@ -94,7 +122,7 @@ def scrub_event(event: Event, hint: Hint) -> Event:
     breadcrumbs: Any = event.get("breadcrumbs")
     values = breadcrumbs.get("values", []) if isinstance(breadcrumbs, dict) else breadcrumbs
     for crumb in values or []:
-        if isinstance(crumb, dict):
+        if isinstance(crumb, dict) and crumb.get("category") in ("httplib", "http"):
             _scrub_http_data(crumb.get("data"))
     return event
 
@@ -130,8 +158,6 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
         # `runtime` context), ours, and none of the auto-enabling ones, which would hook
         # whatever happens to be installed (asyncpg's would duplicate SQLAlchemy's query
         # spans). Without `default_integrations` no auto-enabling one is set up either.
-        # HTTP requests get the SDK's ASGI middleware at the edge (app.core.sentry_http),
-        # not the Starlette and FastAPI integrations: see there for why.
         default_integrations=False,
         integrations=[
             ArgvIntegration(),
@@ -141,6 +167,8 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
             ModulesIntegration(),
             StdlibIntegration(),
             ThreadingIntegration(),
+            StarletteIntegration(**HTTP_INTEGRATION_OPTIONS),
+            FastApiIntegration(**HTTP_INTEGRATION_OPTIONS),
             LoggingIntegration(),
             HttpxIntegration(),
             SqlalchemyIntegration(),
@@ -156,6 +184,10 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     # `debug` is on (SENTRY_DEBUG=1); a level stops them before a record is even built.
     debug = sentry_sdk.get_client().options.get("debug")
     logging.getLogger("sentry_sdk.errors").setLevel(logging.NOTSET if debug else logging.WARNING)
+    # Spotlight's own lines go through our handler (JSON with LOG_FORMAT=json), not its own.
+    spotlight_logger = logging.getLogger(_SPOTLIGHT_LOGGER)
+    spotlight_logger.handlers.clear()
+    spotlight_logger.propagate = True
     sentry_sdk.get_global_scope().set_tag("component", component)
     ignore_logger(HANDLED_ERRORS_LOGGER)
     ignore_logger(TASKIQ_RECEIVER_LOGGER)

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import ast
+from pathlib import Path
 
 import httpx
 import pytest
 import sentry_sdk
-from fastapi import APIRouter
 
-import app.routers as routers_package
+import app as app_package
 from app.core.config import Settings
 from app.core.context import bind_request_context
 from app.core.sentry import init_sentry, traces_sampler_for
-from app.core.sentry_http import TracedRoute
 from app.core.tracking import ErrorTrackingService
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
 from tests.error_routes import SECRET_EXCEPTION_TEXT
@@ -127,15 +125,42 @@ async def test_the_route_is_in_the_trace_context_that_travels_with_the_request(
     assert unmatched["transaction_info"]["source"] == "url"
 
 
-def test_every_router_names_the_transaction_by_route() -> None:
-    # A router without it would leave its routes out of the trace's sampling context.
-    routers = [
-        getattr(importlib.import_module(f"app.routers.{module.name}"), "router", None)
-        for module in pkgutil.iter_modules(routers_package.__path__)
-    ]
-    found = [router for router in routers if isinstance(router, APIRouter)]
-    assert len(found) == 6
-    assert all(router.route_class is TracedRoute for router in found)
+def _private_imports(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+            names: list[str] = []
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module == "__future__" or module.split(".")[0] == "app":
+                continue
+            if any(part.startswith("_") for part in module.split(".")) or any(
+                name.startswith("_") for name in names
+            ):
+                found.append(f"{module}: {', '.join(names) or '*'}")
+    return found
+
+
+def test_private_imports_are_found() -> None:
+    # The check below would pass vacuously if this found nothing.
+    assert _private_imports("from sentry_sdk.integrations._asgi_common import _RootPathInPath")
+    assert _private_imports("from sentry_sdk.utils import _get_frame")
+    assert not _private_imports("from sentry_sdk.integrations.starlette import StarletteIntegration")
+
+
+def test_app_imports_no_private_module_or_name_of_a_dependency() -> None:
+    root = Path(app_package.__file__).parent
+    offenders = {
+        str(path.relative_to(root)): found
+        for path in sorted(root.rglob("*.py"))
+        if (found := _private_imports(path.read_text()))
+    }
+    assert offenders == {}
 
 
 async def test_4xx_are_not_reported_as_errors(
