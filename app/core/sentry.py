@@ -57,6 +57,9 @@ HTTP_MECHANISM = StarletteIntegration.identifier
 # The SDK's Spotlight client logs through this logger with a plain-text handler of its own.
 _SPOTLIGHT_LOGGER = "spotlight"
 
+# Query parameters whose values are not user content (kept in events; others are redacted).
+_PLAIN_QUERY_PARAMETERS = frozenset({"limit", "cursor", "page", "direction", "depth"})
+
 _EXTRA_DENYLIST = ["jwt", "bearer", "x-api-key", "refresh_token", "access_token", "client_secret"]
 
 
@@ -84,6 +87,14 @@ def _scrub_query_string(query: str) -> str:
     return urlencode([(k, REDACTED if is_sensitive_key(k) else v) for k, v in pairs])
 
 
+def _scrub_request_query(query: str) -> str:
+    """An incoming request's query string with every value redacted but those of the
+    parameters that only steer the response (paging): the rest (`q`, `tag`) is what the
+    user searched for."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, v if k in _PLAIN_QUERY_PARAMETERS else REDACTED) for k, v in pairs])
+
+
 def _scrub_url(url: str) -> str:
     base, _sep, query = url.partition("?")
     return f"{base}?{_scrub_query_string(query)}" if query else url
@@ -101,12 +112,13 @@ def _scrub_http_data(data: Any) -> None:
 
 
 def scrub_event(event: Event, hint: Hint) -> Event:
-    """Remove credentials the default scrubber does not know about (query values)."""
+    """Remove what the default scrubber does not know about: query values (search terms,
+    credentials), and credentials in outgoing requests' URLs."""
     request: Any = event.get("request")
     if isinstance(request, dict):
         query = request.get("query_string")
         if isinstance(query, str) and query:
-            request["query_string"] = _scrub_query_string(query)
+            request["query_string"] = _scrub_request_query(query)
         if isinstance(request.get("url"), str):
             request["url"] = _scrub_url(request["url"])
     spans: Any = event.get("spans") or []

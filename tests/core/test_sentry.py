@@ -150,7 +150,9 @@ def test_private_imports_are_found() -> None:
     # The check below would pass vacuously if this found nothing.
     assert _private_imports("from sentry_sdk.integrations._asgi_common import _RootPathInPath")
     assert _private_imports("from sentry_sdk.utils import _get_frame")
-    assert not _private_imports("from sentry_sdk.integrations.starlette import StarletteIntegration")
+    assert not _private_imports(
+        "from sentry_sdk.integrations.starlette import StarletteIntegration"
+    )
 
 
 def test_app_imports_no_private_module_or_name_of_a_dependency() -> None:
@@ -557,3 +559,67 @@ async def test_client_ip_and_pii_are_not_sent(
     sent = sentry_ingest.all_bytes()
     assert b"203.0.113.7" not in sent  # the ASGI client address
     assert b"192.0.2.44" not in sent
+
+
+async def test_sql_in_spans_is_kept_as_executed(
+    client_factory: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    from tests.errors.test_reported_failures import ALICE, on
+
+    client = await client_factory(**on(sentry_ingest))
+    node = await client.post("/v1/nodes", json={"title": "a", "tags": ["x", "y"]}, headers=ALICE)
+    await client.get(f"/v1/nodes/{node.json()['id']}", headers=ALICE)
+    sentry_sdk.flush()
+
+    statements = [
+        span["description"]
+        for transaction in sentry_ingest.transactions
+        for span in transaction["spans"]
+        if span["op"] == "db"
+    ]
+    assert any("WHERE" in statement and " = ?" in statement for statement in statements)
+    for statement in statements:
+        assert "%3F" not in statement
+        assert "+" not in statement.replace(" + ", "")
+
+
+def test_tracking_service_takes_context_and_level_positionally(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    import logging
+
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+    tracking = ErrorTrackingService()
+
+    try:
+        raise ValueError("analysis failed")
+    except ValueError as exc:
+        positional = tracking.capture_exception(exc, {"endpoint": "/v1/ai/lightweight-analyze"})
+    messages = [
+        tracking.capture_message("quota nearly used", "warning"),
+        tracking.capture_message("quota used", "ERROR"),
+        tracking.capture_message("quota state", level=logging.INFO),
+        tracking.capture_message("quota reset", level="debug", context={"quota": "daily"}),
+    ]
+    sentry_sdk.flush()
+
+    events = {event["event_id"]: event for event in sentry_ingest.events}
+    assert set(events) == {positional, *messages}
+    assert events[positional]["contexts"]["graphnode"] == {"endpoint": "/v1/ai/lightweight-analyze"}
+    assert events[positional]["exception"]["values"][-1]["mechanism"]["handled"] is True
+    assert [events[event_id]["level"] for event_id in messages] == [
+        "warning",
+        "error",
+        "info",
+        "debug",
+    ]
+    assert events[messages[3]]["contexts"]["graphnode"] == {"quota": "daily"}
+
+
+def test_tracking_service_refuses_an_unknown_level(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+
+    with pytest.raises(ValueError, match="unknown level 'loud'"):
+        ErrorTrackingService().capture_message("x", "loud")
