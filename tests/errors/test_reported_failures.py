@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -81,6 +82,12 @@ def sqlite_in_own_directory(tmp_path: Path) -> Path:
     return tmp_path / "data" / "graph.db"
 
 
+def corrupt(database: Path) -> None:
+    """Everything after the first page (the schema) becomes garbage."""
+    data = database.read_bytes()
+    database.write_bytes(data[:4096] + b"\xa5" * (len(data) - 4096))
+
+
 async def _client(app: Any, stack: Any) -> AsyncClient:
     await stack.enter_async_context(LifespanManager(app))
     transport = ASGITransport(app=app, client=("203.0.113.7", 51234))
@@ -94,8 +101,6 @@ async def test_failing_write_sends_no_user_values_and_says_the_database_failed(
     logs: LogReader,
     sqlite_in_own_directory: Path,
 ) -> None:
-    from contextlib import AsyncExitStack
-
     settings = settings_factory(
         **on(sentry_ingest), database_url=f"sqlite+aiosqlite:///{sqlite_in_own_directory}"
     )
@@ -134,8 +139,6 @@ async def test_failing_search_sends_no_query_terms(
     logs: LogReader,
     sqlite_in_own_directory: Path,
 ) -> None:
-    from contextlib import AsyncExitStack
-
     settings = settings_factory(
         **on(sentry_ingest), database_url=f"sqlite+aiosqlite:///{sqlite_in_own_directory}"
     )
@@ -145,10 +148,8 @@ async def test_failing_search_sends_no_query_terms(
         for number in range(30):
             body = {"title": f"node {number}", "body": "words " * 200}
             assert (await client.post("/v1/nodes", json=body, headers=ALICE)).status_code == 201
-        # Everything after the first page (the schema) is garbage: a corrupt database.
         await app.state.engine.dispose()
-        data = sqlite_in_own_directory.read_bytes()
-        sqlite_in_own_directory.write_bytes(data[:4096] + b"\xa5" * (len(data) - 4096))
+        corrupt(sqlite_in_own_directory)
 
         response = await client.get(f"/v1/nodes?q={QUERY_MARKER}", headers=ALICE)
         sentry_sdk.flush()
