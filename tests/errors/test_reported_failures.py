@@ -8,8 +8,8 @@ line.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
