@@ -6,6 +6,7 @@ import sentry_sdk
 from taskiq import TaskiqMessage, TaskiqMiddleware
 
 from app.core.context import current
+from app.core.trace_context import traceparent_from_sentry_trace
 from app.worker import labels
 
 PUBLISH_OP = "queue.publish"
@@ -25,6 +26,9 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
             baggage = sentry_sdk.get_baggage()
             if traceparent:
                 message.labels[labels.SENTRY_TRACE] = traceparent
+                w3c = traceparent_from_sentry_trace(traceparent)
+                if w3c is not None:
+                    message.labels[labels.TRACEPARENT] = w3c
             if baggage:
                 message.labels[labels.BAGGAGE] = baggage
             span = sentry_sdk.get_current_span()
