@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import sentry_sdk
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -94,11 +93,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     broker.state.session_factory = app.state.session_factory
     if isinstance(broker, InMemoryBroker):
         setattr(broker.state, IN_PROCESS_JOBS, set())
-    # In a scope of its own: a span an instrumented client opens on start-up (a Redis
-    # broker's XGROUP CREATE) must not stay current for the rest of the process, tagging
-    # every line written outside a request with a trace that belongs to nothing.
-    with sentry_sdk.new_scope():
-        await broker.startup()
+    await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
     log.info(
         "app.started",

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import sentry_sdk
 import structlog
 from redis.asyncio import Redis
 from taskiq import AckableMessage
@@ -117,6 +118,14 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
                         )
                     except Exception as error:  # a Redis blip: the next turn tries again
                         log.warning("broker.reclaim_failed", error_type=type(error).__name__)
+
+    async def startup(self) -> None:
+        # In a Sentry scope of its own: XGROUP CREATE fails with BUSYGROUP whenever the
+        # group exists, and sentry-sdk's Redis integration (2.75) leaves the span of a
+        # failed command open and current. It would stay current in the process's main
+        # task, giving every later line outside a request or job a trace of no transaction.
+        with sentry_sdk.new_scope():
+            await super().startup()
 
     async def shutdown(self) -> None:
         if self._keepalive is not None:

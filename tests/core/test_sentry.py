@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import httpx
@@ -623,3 +624,31 @@ def test_tracking_service_refuses_an_unknown_level(
 
     with pytest.raises(ValueError, match="unknown level 'loud'"):
         ErrorTrackingService().capture_message("x", "loud")
+
+
+async def test_start_up_and_shutdown_lines_carry_no_trace(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+    from tests.conftest import service_url
+
+    # A Redis broker's start-up runs XGROUP CREATE, which the Redis integration traces; it
+    # fails (BUSYGROUP) from the second start on, when the group exists.
+    settings = settings_factory(
+        **sentry_on(sentry_ingest),
+        broker_url=service_url("TEST_REDIS_URL"),
+        broker_queue=f"graphnode-test-{os.urandom(6).hex()}",
+    )
+    async with LifespanManager(create_app(settings)):
+        pass
+    logs.read()
+    logs.lines.clear()
+    async with LifespanManager(create_app(settings)):
+        pass
+    logs.read()
+
+    lines = [line for line in logs.lines if line["event"] in ("app.started", "app.stopped")]
+    assert [line["event"] for line in lines] == ["app.started", "app.stopped"]
+    assert [line.get("trace_id") for line in lines] == [None, None]
