@@ -9,6 +9,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import sentry_sdk
+import structlog
 from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
@@ -29,6 +30,8 @@ from app.core.config import Settings
 from app.core.logging import REDACTED, is_sensitive_key
 
 Component = Literal["api", "worker"]
+
+log = structlog.get_logger(__name__)
 
 # Our problem handlers log each 5xx they report; that line must not become a second event.
 HANDLED_ERRORS_LOGGER = "graphnode.errors"
@@ -145,6 +148,11 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     if settings.sentry_dsn is None and spotlight is False:
         return False
 
+    # The SDK's Spotlight set-up adds a plain-text handler to this logger and announces
+    # itself through it, during init: silenced for that moment, announced by us below.
+    spotlight_logger = logging.getLogger(_SPOTLIGHT_LOGGER)
+    spotlight_logger.disabled = True
+
     options: dict[str, Any] = {}
     if settings.sentry_profile_session_sample_rate > 0:
         options["profile_session_sample_rate"] = settings.sentry_profile_session_sample_rate
@@ -196,10 +204,13 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
     # `debug` is on (SENTRY_DEBUG=1); a level stops them before a record is even built.
     debug = sentry_sdk.get_client().options.get("debug")
     logging.getLogger("sentry_sdk.errors").setLevel(logging.NOTSET if debug else logging.WARNING)
-    # Spotlight's own lines go through our handler (JSON with LOG_FORMAT=json), not its own.
-    spotlight_logger = logging.getLogger(_SPOTLIGHT_LOGGER)
+    # Spotlight's later lines (failed sends) go through our handler, not its own.
     spotlight_logger.handlers.clear()
     spotlight_logger.propagate = True
+    spotlight_logger.disabled = False
+    spotlight_url = sentry_sdk.get_client().options.get("spotlight")
+    if spotlight_url:
+        log.info("sentry.spotlight_enabled", url=spotlight_url)
     sentry_sdk.get_global_scope().set_tag("component", component)
     ignore_logger(HANDLED_ERRORS_LOGGER)
     ignore_logger(TASKIQ_RECEIVER_LOGGER)

@@ -652,3 +652,16 @@ async def test_start_up_and_shutdown_lines_carry_no_trace(
     lines = [line for line in logs.lines if line["event"] in ("app.started", "app.stopped")]
     assert [line["event"] for line in lines] == ["app.started", "app.stopped"]
     assert [line.get("trace_id") for line in lines] == [None, None]
+
+
+def test_spotlight_announces_itself_in_a_json_line(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    from app.main import create_app
+
+    url = f"http://127.0.0.1:{sentry_ingest.port}/stream"
+    create_app(settings_factory(sentry_spotlight=url))
+
+    (line,) = logs.events("sentry.spotlight_enabled")  # every line read must be JSON
+    assert line["url"] == url
+    assert "[spotlight]" not in logs.text
