@@ -207,6 +207,8 @@ async def test_a_job_that_always_fails_is_one_event_and_a_failed_job(
     assert event["tags"]["component"] == "worker"
     assert event["user"]["id"] == "alice"
     assert event["contexts"]["graphnode"]["job_id"] == job["id"]
+    mechanism = event["exception"]["values"][-1]["mechanism"]
+    assert mechanism == {"type": "taskiq", "handled": False}
 
 
 async def wait_until_running(client: AsyncClient, location: str) -> None:
