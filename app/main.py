@@ -13,7 +13,7 @@ import httpx
 import structlog
 from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from taskiq import InMemoryBroker
 
 from app.core.body_limit import ContentLengthLimitMiddleware
@@ -25,7 +25,7 @@ from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.negotiation import negotiate_json
 from app.core.rate_limit import CallerRateLimiter, RateLimitMiddleware
 from app.core.sentry import flush_sentry, init_sentry
-from app.core.sentry_http import TracedRoute, sentry_middleware
+from app.core.trace_context import add_traceparent, with_sentry_trace_from_w3c
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
@@ -52,6 +52,15 @@ class GraphNodeAPI(FastAPI):
     """
 
     edge_middleware: Sequence[Middleware] = ()
+    # With Sentry on: a request that brings only W3C `traceparent` continues its trace.
+    reads_w3c_trace_context = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before Starlette's __call__, which the Sentry integration wraps in the middleware
+        # that reads the incoming trace headers.
+        if self.reads_w3c_trace_context and scope["type"] == "http":
+            scope = with_sentry_trace_from_w3c(scope)
+        await super().__call__(scope, receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
@@ -78,6 +87,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.http_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds),
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        event_hooks={"request": [add_traceparent]},
     )
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
@@ -129,16 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Counts a body as it is read (chunked included) and stops at the limit: a 413.
         max_body_size=settings.max_request_body_bytes,
     )
-    # Routes added to the app itself (the routers set their own).
-    app.router.route_class = TracedRoute
     app.state.settings = settings
     app.state.broker = build_broker(settings)
     app.state.sentry_enabled = sentry_enabled
+    # Sentry's own middleware (the Starlette integration's) wraps all of these: 500s and
+    # the access line are inside the request's transaction.
     app.edge_middleware = [Middleware(RequestContextMiddleware)]
-    if sentry_enabled:
-        # Outermost, as the Starlette integration would put it: 500s and the access line
-        # are inside the request's transaction.
-        app.edge_middleware.insert(0, sentry_middleware())
+    app.reads_w3c_trace_context = sentry_enabled
     if settings.cors_origins:
         # Only when browsers on other origins may call us: otherwise it is per-request work
         # that adds nothing.

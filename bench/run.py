@@ -3,13 +3,16 @@
     .venv/bin/python -m bench.run                       # the full table (about 30 minutes)
     .venv/bin/python -m bench.run --seconds 3 --rounds 3 --only ours-off,ours-prod
     .venv/bin/python -m bench.run --soak 10              # production config, half rate
+    TEST_DATABASE_URL=postgresql+asyncpg://... .venv/bin/python -m bench.run \
+        --only node-pg-prod,node-pg-trace [--app-root /path/to/another/checkout]
 
 Each comparison starts both servers under uvicorn on 127.0.0.1 (one process each), warms
 them up, then alternates wrk runs (baseline, variant, baseline, variant, ...) so both see
 the same machine noise. Reported per variant: the median (min-max) of the per-round ratios
 of requests/s against the baseline, p50/p99 latency, server CPU microseconds per request
-(from /proc), peak RSS, and for Sentry variants how many transactions reached the local
-ingest endpoint.
+(from /proc) and its ratio to the baseline's (which moves far less than req/s when other
+processes compete for the cores), peak RSS, and for Sentry variants how many transactions
+reached the local ingest endpoint.
 """
 
 from __future__ import annotations
@@ -134,6 +137,7 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
     sentry: bool = False
     seed_node: bool = False
+    postgres: bool = False  # a database of its own on TEST_DATABASE_URL's server, not SQLite
     baseline: str = "bare-fastapi"
     rate: int | None = None  # fixed request rate (both sides) instead of saturation
     blackhole: bool = False  # Sentry's endpoint accepts connections and never answers
@@ -171,12 +175,17 @@ class Server:
         return self._status_mb("VmRSS:")
 
 
+# Where the served applications are imported from: this checkout, or `--app-root` (another
+# commit's checkout, to measure before and after a change with the same harness).
+APP_ROOT = ROOT
+
+
 def app_environment(database: Path, extra: dict[str, str]) -> dict[str, str]:
     """The environment every benchmarked app runs in: production settings, JSON logs, its
     own SQLite file, plus the variant's own settings."""
     return {
         "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(APP_ROOT),
         "LOG_FORMAT": "json",
         "JWT_SECRET": JWT_SECRET,
         "ENVIRONMENT": "production",
@@ -190,12 +199,61 @@ def app_environment(database: Path, extra: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _postgres(statement: str) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def execute() -> None:
+        engine = create_async_engine(os.environ["TEST_DATABASE_URL"])
+        try:
+            async with engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(execute())
+
+
+@contextlib.contextmanager
+def postgres_database(name: str) -> Iterator[str]:
+    """A database of its own on TEST_DATABASE_URL's server, dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    if not os.environ.get("TEST_DATABASE_URL"):
+        raise SystemExit("PostgreSQL variants need TEST_DATABASE_URL (a server to create on)")
+    database = f"graphnode_bench_{name.replace('-', '_')}_{os.getpid()}"
+    _postgres(f'CREATE DATABASE "{database}"')
+    try:
+        url = make_url(os.environ["TEST_DATABASE_URL"]).set(database=database)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        _postgres(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
 def serve(
     variant: Variant, ingest: Ingest, workdir: Path, blackhole: Blackhole | None = None
 ) -> Iterator[Server]:
+    with contextlib.ExitStack() as stack:
+        env_extra = dict(variant.env)
+        if variant.postgres:
+            env_extra["DATABASE_URL"] = stack.enter_context(postgres_database(variant.name))
+        yield stack.enter_context(_serve(variant, env_extra, ingest, workdir, blackhole))
+
+
+@contextlib.contextmanager
+def _serve(
+    variant: Variant,
+    env_extra: dict[str, str],
+    ingest: Ingest,
+    workdir: Path,
+    blackhole: Blackhole | None,
+) -> Iterator[Server]:
     port = _free_port()
-    env = app_environment(workdir / (variant.name + ".db"), variant.env)
+    env = app_environment(workdir / (variant.name + ".db"), env_extra)
     if variant.sentry:
         env["SENTRY_DSN"] = blackhole.dsn if variant.blackhole and blackhole else ingest.dsn
     process = subprocess.Popen(
@@ -379,6 +437,28 @@ VARIANTS = [
         seed_node=True,
         baseline="node-off",
     ),
+    # The same route on PostgreSQL, against itself with Sentry off: what Sentry costs on a
+    # real request (bearer token, audit, a query on a real database server).
+    Variant(
+        "node-pg-prod",
+        OURS,
+        path="/v1/nodes/{node_id}",
+        env=PRODUCTION,
+        sentry=True,
+        seed_node=True,
+        postgres=True,
+        baseline="node-pg-off",
+    ),
+    Variant(
+        "node-pg-trace",
+        OURS,
+        path="/v1/nodes/{node_id}",
+        env=TRACING,
+        sentry=True,
+        seed_node=True,
+        postgres=True,
+        baseline="node-pg-off",
+    ),
 ]
 BASELINES = {
     "bare-fastapi": Variant("bare-fastapi", FASTAPI),
@@ -388,6 +468,9 @@ BASELINES = {
     ),
     "fastapi-routes-404": Variant("fastapi-routes-404", FASTAPI_ROUTES, path="/nope"),
     "node-off": Variant("node-off", OURS, path="/v1/nodes/{node_id}", seed_node=True),
+    "node-pg-off": Variant(
+        "node-pg-off", OURS, path="/v1/nodes/{node_id}", seed_node=True, postgres=True
+    ),
     "ours-prod": Variant("ours-prod", OURS, env=PRODUCTION, sentry=True),
     "ours-off": Variant("ours-off", OURS, env=OFF),
 }
@@ -447,7 +530,15 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated variant names")
     parser.add_argument("--soak", type=int, metavar="MINUTES", help="run the soak instead")
     parser.add_argument("--blackholed", action="store_true", help="soak: Sentry unreachable")
+    parser.add_argument(
+        "--app-root",
+        type=Path,
+        default=ROOT,
+        help="serve the applications from this checkout (e.g. a git worktree of another commit)",
+    )
     args = parser.parse_args()
+    global APP_ROOT
+    APP_ROOT = args.app_root.resolve()
     if args.soak:
         soak(args.soak, args.connections, args.blackholed)
         return
@@ -492,6 +583,7 @@ def main() -> None:
                     f"{statistics.median(b.p99_ms for _, b in runs):.2f}",
                     f"{statistics.median(b.p99_ms / a.p99_ms for a, b in runs):.2f}x",
                     f"{statistics.median(b.cpu_us - a.cpu_us for a, b in runs):+.0f}",
+                    f"{statistics.median(b.cpu_us / a.cpu_us for a, b in runs):.2f}x",
                     f"{test.peak_rss_mb():.0f}",
                     f"{rss_warm:.0f} → {rss_end:.0f} MB after {sent / 1000:.0f}k "
                     f"({(rss_end - rss_warm) / rss_warm:+.1%})",
@@ -505,10 +597,10 @@ def main() -> None:
     print()
     print(
         "| variant | vs | req/s ratio, median (min-max) | req/s | p50 ms | p99 ms "
-        "| p99 vs baseline | extra CPU µs/req | peak RSS MB | RSS growth | "
+        "| p99 vs baseline | extra CPU µs/req | CPU/req vs baseline | peak RSS MB | RSS growth | "
         "transactions delivered | SDK discarded (client reports) | failed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

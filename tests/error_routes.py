@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.context import current, set_user_id
-from app.core.sentry_http import TracedRoute
 from app.errors.exceptions import (
     Conflict,
     Forbidden,
@@ -29,7 +28,7 @@ from app.errors.exceptions import (
 
 SECRET_EXCEPTION_TEXT = "db password is hunter2-secret"
 
-router = APIRouter(prefix="/test", route_class=TracedRoute)
+router = APIRouter(prefix="/test")
 log = structlog.get_logger("tests.routes")
 
 

@@ -7,16 +7,17 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 from app.errors.exceptions import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _AFTER_COMMIT = "graphnode_after_commit"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -36,15 +37,21 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 
 
 def create_engine(database_url: str, *, timeout_seconds: float = 10.0) -> AsyncEngine:
+    """An engine whose errors never quote bound parameters (`hide_parameters`): they are
+    what users sent (titles, bodies, search terms), and an error's message reaches logs
+    and Sentry events. The SQL text itself is kept."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_async_engine(url, connect_args={"timeout": timeout_seconds})
+        engine = _create_async_engine(
+            url, hide_parameters=True, connect_args={"timeout": timeout_seconds}
+        )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
     return _create_async_engine(
         url,
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_timeout=timeout_seconds,
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
@@ -95,6 +102,11 @@ async def unit_of_work(
                 raise ServiceUnavailable(
                     "The database is unavailable. Retry later.",
                     retry_after=DATABASE_RETRY_AFTER_SECONDS,
+                    diagnostics={
+                        "dependency": "database",
+                        "reason": "unavailable",
+                        "error_type": type(error).__name__,
+                    },
                 ) from error
             raise
 
@@ -120,6 +132,10 @@ async def ping(engine: AsyncEngine) -> None:
 
 
 def alembic_config() -> Config:
+    # Imported here, not at the top: importing alembic logs its plugin set-up, and a worker
+    # process (which never migrates) would write those lines before its logging is ours.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
@@ -127,6 +143,8 @@ def alembic_config() -> Config:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Upgrade the database to the latest revision (Alembic, on this engine)."""
+
+    from alembic import command
 
     def upgrade(connection: Connection) -> None:
         config = alembic_config()

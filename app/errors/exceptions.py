@@ -36,13 +36,18 @@ class AppError(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         report: bool = True,
+        diagnostics: Mapping[str, Any] | None = None,
         **extensions: Any,
     ) -> None:
         """`extensions` become members of the problem body; `report=False` keeps an
-        expected 5xx (e.g. a failed readiness probe) out of Sentry."""
+        expected 5xx (e.g. a failed readiness probe) out of Sentry. `diagnostics` are
+        facts about the cause for the operator (the Sentry event's `cause` context: an
+        upstream's status, the kind of timeout), never sent to the client; they must hold
+        nothing the user sent."""
         self.detail = detail if detail is not None else self.problem_type.title
         self.headers: dict[str, str] = dict(headers or {})
         self.report = report
+        self.diagnostics: dict[str, Any] = dict(diagnostics or {})
         self.extensions = extensions
         super().__init__(self.detail)
 

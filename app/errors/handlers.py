@@ -22,7 +22,7 @@ from starlette.routing import Match
 from app.core.context import SCOPE_STATE_KEY, RequestContext, current
 from app.core.logging import mark_reported
 from app.core.middleware import CLIENT_CLOSED_REQUEST, CLIENT_GONE_STATE_KEY, route_template
-from app.core.sentry import HANDLED_ERRORS_LOGGER
+from app.core.sentry import HANDLED_ERRORS_LOGGER, HTTP_MECHANISM
 from app.core.tracking import error_tracking
 from app.errors import catalog
 from app.errors.exceptions import AppError, InternalError, PayloadTooLarge, ValidationFailed
@@ -83,17 +83,37 @@ def problem_response(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
-def _report(request: Request, exc: BaseException, status: int, problem_type: str) -> str | None:
-    """Report one server error: one Sentry event, one error log line with its event id."""
+# The Sentry context block with what a mapped failure knows about its cause.
+CAUSE_CONTEXT = "cause"
+
+
+def _report(
+    request: Request,
+    exc: BaseException,
+    status: int,
+    problem_type: str,
+    *,
+    handled: bool = True,
+) -> str | None:
+    """Report one server error: one Sentry event, one error log line with its event id.
+
+    `handled=False` for an exception nothing mapped (Sentry's "unhandled", with the
+    integration's mechanism); a mapped failure (an AppError) carries its cause: the
+    exception chain and its `diagnostics` as the `cause` context.
+    """
     mark_reported(exc)
+    diagnostics = exc.diagnostics if isinstance(exc, AppError) else None
     event_id = error_tracking.capture_exception(
         exc,
-        context={
+        {
             "endpoint": route_template(request.scope),
             "method": request.method,
             "problem_type": problem_type,
             "status": status,
         },
+        handled=handled,
+        mechanism=HTTP_MECHANISM,
+        contexts={CAUSE_CONTEXT: diagnostics} if diagnostics else None,
     )
     log.error(
         "request.failed",
@@ -236,7 +256,7 @@ async def handle_unhandled(request: Request, exc: Exception) -> Response:
         log.info("request.client_disconnected")
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     # ResponseValidationError lands here too: a route broke its own response model.
-    event_id = _report(request, exc, 500, InternalError.problem_type.slug)
+    event_id = _report(request, exc, 500, InternalError.problem_type.slug, handled=False)
     return problem_response(
         request,
         status=500,

@@ -28,6 +28,12 @@ _BACKOFF_BASE_SECONDS = 0.25
 _DEFAULT_RETRY_AFTER_SECONDS = 30
 _MAX_RETRY_AFTER_SECONDS = 86_400
 _DELAY_SECONDS = re.compile(r"[0-9]{1,9}")  # RFC 9110 delay-seconds, bounded
+_TIMEOUT_KINDS: dict[type[httpx.TimeoutException], str] = {
+    httpx.ConnectTimeout: "connect",
+    httpx.ReadTimeout: "read",
+    httpx.WriteTimeout: "write",
+    httpx.PoolTimeout: "pool",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +102,20 @@ def _retry_after_header(seconds: float | None) -> int:
     return _DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(1, math.ceil(seconds))
 
 
+def _diagnostics(reason: str, attempts: int, **facts: object) -> dict[str, object]:
+    """The `cause` context of an upstream failure's Sentry event: what failed and how,
+    never the prompt, the answer or the key."""
+    return {"dependency": "llm", "reason": reason, "attempts": attempts, **facts}
+
+
 class OpenAICompatibleProvider:
     """POST {LLM_BASE_URL}/chat/completions on the shared client, with bounded retries.
 
     Upstream failures become problems: timeout (read timeout, or the whole answer past
     LLM_DEADLINE_SECONDS) 504, unreachable or 5xx or malformed 502, 429 503 with
-    `Retry-After`. The upstream's body never reaches the client or the logs.
+    `Retry-After`. The upstream's body never reaches the client or the logs. Each problem
+    chains the exception that caused it (when there is one) and says why in its
+    `diagnostics`: the upstream's status, the kind of timeout or of connection error.
     """
 
     name = "openai"
@@ -139,9 +153,17 @@ class OpenAICompatibleProvider:
         try:
             async with asyncio.timeout(self._deadline):
                 response = await self._post(payload)
-        except TimeoutError:
+        except TimeoutError as error:
             log.warning("llm.upstream_failed", reason="deadline", deadline_s=self._deadline)
-            raise UpstreamTimeout("The language model did not answer in time.") from None
+            raise UpstreamTimeout(
+                "The language model did not answer in time.",
+                diagnostics={
+                    "dependency": "llm",
+                    "reason": "timeout",
+                    "timeout_kind": "deadline",
+                    "deadline_seconds": self._deadline,
+                },
+            ) from error
         try:
             completion = _Completion.model_validate_json(response.content)
             content = completion.choices[0].message.content.strip()
@@ -149,7 +171,13 @@ class OpenAICompatibleProvider:
             content = ""
         if not content:
             log.warning("llm.malformed_response", status=response.status_code)
-            raise UpstreamError("The language model answered with something unusable.")
+            # Not chained: a validation error's text quotes the upstream's body.
+            raise UpstreamError(
+                "The language model answered with something unusable.",
+                diagnostics=_diagnostics(
+                    "malformed_response", 1, upstream_status=response.status_code
+                ),
+            )
         return content
 
     def _backoff(self, attempt: int) -> float:
@@ -159,24 +187,40 @@ class OpenAICompatibleProvider:
         attempt = 0
         while True:
             failure: Exception
+            cause: Exception | None = None
             wait = self._backoff(attempt)
+            attempts = attempt + 1
             try:
                 response = await self._client.post(
                     self._url, json=payload, headers=self._headers, timeout=self._timeout
                 )
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as error:
                 # Waiting again would double the client's wait for a slow upstream.
                 log.warning("llm.upstream_failed", reason="timeout", attempt=attempt)
-                raise UpstreamTimeout("The language model did not answer in time.") from None
+                raise UpstreamTimeout(
+                    "The language model did not answer in time.",
+                    diagnostics=_diagnostics(
+                        "timeout", attempts, timeout_kind=_TIMEOUT_KINDS.get(type(error), "other")
+                    ),
+                ) from error
             except httpx.TransportError as error:
                 log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
-                failure = UpstreamError("The language model could not be reached.")
+                failure = UpstreamError(
+                    "The language model could not be reached.",
+                    diagnostics=_diagnostics(
+                        "unreachable", attempts, connection_error=type(error).__name__
+                    ),
+                )
+                cause = error
             except httpx.RequestError as error:
                 # A body that does not decode (bad gzip), a redirect loop: retrying cannot help.
                 log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
                 raise UpstreamError(
-                    "The language model answered with something unusable."
-                ) from None
+                    "The language model answered with something unusable.",
+                    diagnostics=_diagnostics(
+                        "unusable_response", attempts, error_type=type(error).__name__
+                    ),
+                ) from error
             else:
                 status = response.status_code
                 if status < 400:
@@ -185,23 +229,37 @@ class OpenAICompatibleProvider:
                 retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
                 if status == 429:
                     seconds = retry_after if retry_after is not None else wait
+                    limited = _diagnostics(
+                        "rate_limited", attempts, upstream_status=status, retry_after=retry_after
+                    )
                     if attempt >= self._max_retries or seconds > self._max_wait:
                         raise ServiceUnavailable(
                             "The language model is rate limited. Retry later.",
                             retry_after=_retry_after_header(retry_after),
+                            diagnostics=limited,
                         )
                     wait = seconds
-                    failure = ServiceUnavailable("The language model is rate limited.")
+                    failure = ServiceUnavailable(
+                        "The language model is rate limited.", diagnostics=limited
+                    )
                 elif status >= 500:
-                    failure = UpstreamError(f"The language model failed (HTTP {status}).")
+                    failure = UpstreamError(
+                        f"The language model failed (HTTP {status}).",
+                        diagnostics=_diagnostics(
+                            "upstream_error", attempts, upstream_status=status
+                        ),
+                    )
                     if retry_after is not None:
                         wait = retry_after
                 else:
                     # 4xx other than 429: our request or credentials are wrong; retrying
                     # cannot help. Reported as a 502 because the client did nothing wrong.
-                    raise UpstreamError(f"The language model refused the request (HTTP {status}).")
+                    raise UpstreamError(
+                        f"The language model refused the request (HTTP {status}).",
+                        diagnostics=_diagnostics("refused", attempts, upstream_status=status),
+                    )
             if attempt >= self._max_retries or wait > self._max_wait:
-                raise failure
+                raise failure from cause
             await asyncio.sleep(wait)
             attempt += 1
 

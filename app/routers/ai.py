@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.config import Settings
-from app.core.sentry_http import TracedRoute
 from app.errors.exceptions import PayloadTooLarge
 from app.errors.openapi import problem_responses
 from app.routers.deps import CurrentUser, SessionDep
@@ -16,7 +15,7 @@ from app.schemas.graph import NON_BLANK_MULTI_LINE
 from app.services.analysis import text_analysis_service
 from app.services.chat import chat_service
 
-router = APIRouter(route_class=TracedRoute, prefix="/v1/ai", tags=["ai"])
+router = APIRouter(prefix="/v1/ai", tags=["ai"])
 
 # Bytes per character in the worst case (UTF-8) plus JSON overhead: a body larger than this
 # cannot hold an acceptable text, so it is refused before it is read and parsed.

@@ -6,14 +6,12 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
 from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
 from app.schemas.graph import EdgeCreate, EdgeOut
 from app.services.graph import edge_service
 
 router = APIRouter(
-    route_class=TracedRoute,
     prefix="/v1/edges",
     tags=["edges"],
     responses=problem_responses(401),

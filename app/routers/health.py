@@ -10,12 +10,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from app.core.db import ping
-from app.core.sentry_http import TracedRoute
 from app.errors.exceptions import ServiceUnavailable
 from app.errors.openapi import problem_responses
 from app.worker.broker import ping_broker
 
-router = APIRouter(route_class=TracedRoute, tags=["health"])
+router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0

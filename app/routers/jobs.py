@@ -9,16 +9,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, Field
 
-from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
 from app.models import Job
 from app.routers.ai import NonBlank, check_text_size, refuse_oversized_bodies
 from app.routers.deps import CurrentUser, SessionDep
 from app.services.jobs import EXTRACT_GRAPH, job_service
 
-router = APIRouter(
-    route_class=TracedRoute, prefix="/v1/ai/jobs", tags=["ai"], responses=problem_responses(401)
-)
+router = APIRouter(prefix="/v1/ai/jobs", tags=["ai"], responses=problem_responses(401))
 
 
 class JobRequest(BaseModel):

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
 from app.routers.deps import (
     CurrentUser,
@@ -30,7 +29,6 @@ from app.schemas.graph import (
 from app.services.graph import etag, node_service
 
 router = APIRouter(
-    route_class=TracedRoute,
     prefix="/v1/nodes",
     tags=["nodes"],
     responses=problem_responses(401),

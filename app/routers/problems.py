@@ -8,12 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from app.core.sentry_http import TracedRoute
 from app.errors import catalog
 from app.errors.exceptions import NotFound
 from app.errors.openapi import problem_responses
 
-router = APIRouter(route_class=TracedRoute, prefix="/problems", tags=["problems"])
+router = APIRouter(prefix="/problems", tags=["problems"])
 
 
 class ProblemTypeDoc(BaseModel):

@@ -38,6 +38,8 @@ from app.services.jobs import JobFinishedElsewhere, job_problem, job_service
 from app.worker.labels import JobLabels, now_ms
 
 TASK_OP = "queue.task.taskiq"
+# What an unexpected job failure's event says produced it.
+JOB_MECHANISM = "taskiq"
 PROCESS_OP = "queue.process"
 
 # broker.state attribute: the set of job tasks of an in-process broker (API process).
@@ -287,7 +289,12 @@ async def _fail(
     job: Job, error: Exception, sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
     event_id = error_tracking.capture_exception(
-        error, context={"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts}
+        error,
+        {"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts},
+        # Unexpected (not a mapped AppError, not an outage that outlasted the retries):
+        # Sentry's "unhandled", as for a request's 500.
+        handled=isinstance(error, AppError) or _is_transient(error),
+        mechanism=JOB_MECHANISM,
     )
     problem = _problem_for(job, error, event_id)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.core.context import valid_correlation_id
 from app.core.security import valid_user_id
+from app.core.trace_context import sentry_trace_from_traceparent
 
 CORRELATION_ID = "correlation_id"
 USER_ID = "user_id"
@@ -16,6 +17,7 @@ JOB_ID = "job_id"
 ENQUEUED_AT_MS = "enqueued_at_ms"
 SENTRY_TRACE = "sentry-trace"
 BAGGAGE = "baggage"
+TRACEPARENT = "traceparent"  # W3C Trace Context, for consumers that speak only that
 
 _MAX_TRACE_HEADER_LENGTH = 8192
 _MAX_TIMESTAMP_MS = 2**53  # beyond any real clock, and where floats stop being exact
@@ -61,6 +63,11 @@ class JobLabels:
             and len(value) <= _MAX_TRACE_HEADER_LENGTH
             and value.isprintable()
         }
+        traceparent = labels.get(TRACEPARENT)
+        if SENTRY_TRACE not in trace_headers and isinstance(traceparent, str):
+            sentry_trace = sentry_trace_from_traceparent(traceparent[:_MAX_TRACE_HEADER_LENGTH])
+            if sentry_trace is not None:
+                trace_headers[SENTRY_TRACE] = sentry_trace
         correlation_id = labels.get(CORRELATION_ID)
         return cls(
             correlation_id=valid_correlation_id(correlation_id)

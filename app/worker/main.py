@@ -1,4 +1,5 @@
-"""Worker process entry point: `taskiq worker app.worker.main:broker`.
+"""The broker the worker processes run: `python -m app.worker` (or `taskiq worker
+app.worker.main:broker`).
 
 Every worker process configures logging and Sentry (component "worker") on import, opens
 the database on WORKER_STARTUP and closes it, flushing Sentry, on WORKER_SHUTDOWN.

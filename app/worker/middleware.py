@@ -1,17 +1,35 @@
-"""Producer side: every message leaves with the request's context and trace in its labels."""
+"""Every message leaves with the request's context and trace in its labels (producer
+side), and is received in that context (consumer side)."""
 
 from __future__ import annotations
 
 import sentry_sdk
 from taskiq import TaskiqMessage, TaskiqMiddleware
 
-from app.core.context import current
+from app.core.context import RequestContext, bind_for_task, current, new_correlation_id
+from app.core.trace_context import traceparent_from_sentry_trace
 from app.worker import labels
 
 PUBLISH_OP = "queue.publish"
 
 
 class ContextPropagationMiddleware(TaskiqMiddleware):
+    def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
+        """Bind the message's context before taskiq logs `Executing task …`, so its lines
+        carry the job's ids like ours. Each delivery runs in an asyncio task of its own,
+        which the context ends with; the job binds it again, with fresh Sentry scopes, in
+        `job_scope`."""
+        parsed = labels.JobLabels.parse(message.labels)
+        bind_for_task(
+            RequestContext(
+                correlation_id=parsed.correlation_id or new_correlation_id(),
+                source="worker",
+                user_id=parsed.user_id,
+                job_id=str(parsed.job_id) if parsed.job_id is not None else None,
+            )
+        )
+        return message
+
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
         context = current()
         if context is not None:
@@ -25,6 +43,9 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
             baggage = sentry_sdk.get_baggage()
             if traceparent:
                 message.labels[labels.SENTRY_TRACE] = traceparent
+                w3c = traceparent_from_sentry_trace(traceparent)
+                if w3c is not None:
+                    message.labels[labels.TRACEPARENT] = w3c
             if baggage:
                 message.labels[labels.BAGGAGE] = baggage
             span = sentry_sdk.get_current_span()

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import sentry_sdk
 import structlog
 from redis.asyncio import Redis
 from taskiq import AckableMessage
@@ -53,26 +54,30 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
                 # redis-py's types are loose (and responses are bytes: nothing is decoded).
-                fetched: Any = await redis.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    noack=False,
-                    count=self.count,
-                )
+                # A scope per read: a read cancelled at shutdown leaves its span open (see
+                # startup), and this task logs the shutdown.
+                with sentry_sdk.new_scope():
+                    fetched: Any = await redis.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        noack=False,
+                        count=self.count,
+                    )
                 for stream, messages in fetched or []:
                     for message_id, fields in messages:
                         yield self._ackable(stream, message_id, fields)
                 if time.monotonic() < next_reclaim:
                     continue
-                reclaimed: Any = await redis.xautoclaim(
-                    name=self.queue_name,
-                    groupname=self.consumer_group_name,
-                    consumername=self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    count=self.unacknowledged_batch_size,
-                )
+                with sentry_sdk.new_scope():
+                    reclaimed: Any = await redis.xautoclaim(
+                        name=self.queue_name,
+                        groupname=self.consumer_group_name,
+                        consumername=self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        count=self.unacknowledged_batch_size,
+                    )
                 full = len(reclaimed[1]) >= self.unacknowledged_batch_size
                 next_reclaim = 0.0 if full else time.monotonic() + reclaim_every
                 for message_id, fields in reclaimed[1]:
@@ -117,6 +122,15 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
                         )
                     except Exception as error:  # a Redis blip: the next turn tries again
                         log.warning("broker.reclaim_failed", error_type=type(error).__name__)
+
+    async def startup(self) -> None:
+        # In a Sentry scope of its own: XGROUP CREATE fails with BUSYGROUP whenever the
+        # group exists, and sentry-sdk's Redis integration (2.75) leaves the span of a
+        # failed (or cancelled) command open and current. It would stay current in the
+        # process's main task, giving every later line outside a request or job a trace
+        # of no transaction.
+        with sentry_sdk.new_scope():
+            await super().startup()
 
     async def shutdown(self) -> None:
         if self._keepalive is not None:

@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import ast
+import os
+from pathlib import Path
 
 import httpx
 import pytest
 import sentry_sdk
-from fastapi import APIRouter
 
-import app.routers as routers_package
+import app as app_package
 from app.core.config import Settings
 from app.core.context import bind_request_context
 from app.core.sentry import init_sentry, traces_sampler_for
-from app.core.sentry_http import TracedRoute
 from app.core.tracking import ErrorTrackingService
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
 from tests.error_routes import SECRET_EXCEPTION_TEXT
@@ -127,15 +126,44 @@ async def test_the_route_is_in_the_trace_context_that_travels_with_the_request(
     assert unmatched["transaction_info"]["source"] == "url"
 
 
-def test_every_router_names_the_transaction_by_route() -> None:
-    # A router without it would leave its routes out of the trace's sampling context.
-    routers = [
-        getattr(importlib.import_module(f"app.routers.{module.name}"), "router", None)
-        for module in pkgutil.iter_modules(routers_package.__path__)
-    ]
-    found = [router for router in routers if isinstance(router, APIRouter)]
-    assert len(found) == 6
-    assert all(router.route_class is TracedRoute for router in found)
+def _private_imports(source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+            names: list[str] = []
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            if module == "__future__" or module.split(".")[0] == "app":
+                continue
+            if any(part.startswith("_") for part in module.split(".")) or any(
+                name.startswith("_") for name in names
+            ):
+                found.append(f"{module}: {', '.join(names) or '*'}")
+    return found
+
+
+def test_private_imports_are_found() -> None:
+    # The check below would pass vacuously if this found nothing.
+    assert _private_imports("from sentry_sdk.integrations._asgi_common import _RootPathInPath")
+    assert _private_imports("from sentry_sdk.utils import _get_frame")
+    assert not _private_imports(
+        "from sentry_sdk.integrations.starlette import StarletteIntegration"
+    )
+
+
+def test_app_imports_no_private_module_or_name_of_a_dependency() -> None:
+    root = Path(app_package.__file__).parent
+    offenders = {
+        str(path.relative_to(root)): found
+        for path in sorted(root.rglob("*.py"))
+        if (found := _private_imports(path.read_text()))
+    }
+    assert offenders == {}
 
 
 async def test_4xx_are_not_reported_as_errors(
@@ -532,3 +560,108 @@ async def test_client_ip_and_pii_are_not_sent(
     sent = sentry_ingest.all_bytes()
     assert b"203.0.113.7" not in sent  # the ASGI client address
     assert b"192.0.2.44" not in sent
+
+
+async def test_sql_in_spans_is_kept_as_executed(
+    client_factory: ClientFactory, sentry_ingest: SentryIngest
+) -> None:
+    from tests.errors.test_reported_failures import ALICE, on
+
+    client = await client_factory(**on(sentry_ingest))
+    node = await client.post("/v1/nodes", json={"title": "a", "tags": ["x", "y"]}, headers=ALICE)
+    await client.get(f"/v1/nodes/{node.json()['id']}", headers=ALICE)
+    sentry_sdk.flush()
+
+    statements = [
+        span["description"]
+        for transaction in sentry_ingest.transactions
+        for span in transaction["spans"]
+        if span["op"] == "db"
+    ]
+    assert any("WHERE" in statement and " = ?" in statement for statement in statements)
+    for statement in statements:
+        assert "%3F" not in statement
+        assert "+" not in statement.replace(" + ", "")
+
+
+def test_tracking_service_takes_context_and_level_positionally(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    import logging
+
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+    tracking = ErrorTrackingService()
+
+    try:
+        raise ValueError("analysis failed")
+    except ValueError as exc:
+        positional = tracking.capture_exception(exc, {"endpoint": "/v1/ai/lightweight-analyze"})
+    messages = [
+        tracking.capture_message("quota nearly used", "warning"),
+        tracking.capture_message("quota used", "ERROR"),
+        tracking.capture_message("quota state", level=logging.INFO),
+        tracking.capture_message("quota reset", level="debug", context={"quota": "daily"}),
+    ]
+    sentry_sdk.flush()
+
+    events = {event["event_id"]: event for event in sentry_ingest.events}
+    assert set(events) == {positional, *messages}
+    assert events[positional]["contexts"]["graphnode"] == {"endpoint": "/v1/ai/lightweight-analyze"}
+    assert events[positional]["exception"]["values"][-1]["mechanism"]["handled"] is True
+    assert [events[event_id]["level"] for event_id in messages] == [
+        "warning",
+        "error",
+        "info",
+        "debug",
+    ]
+    assert events[messages[3]]["contexts"]["graphnode"] == {"quota": "daily"}
+
+
+def test_tracking_service_refuses_an_unknown_level(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest
+) -> None:
+    init_sentry(settings_factory(**sentry_on(sentry_ingest)), component="api")
+
+    with pytest.raises(ValueError, match="unknown level 'loud'"):
+        ErrorTrackingService().capture_message("x", "loud")
+
+
+async def test_start_up_and_shutdown_lines_carry_no_trace(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+    from tests.conftest import service_url
+
+    # A Redis broker's start-up runs XGROUP CREATE, which the Redis integration traces; it
+    # fails (BUSYGROUP) from the second start on, when the group exists.
+    settings = settings_factory(
+        **sentry_on(sentry_ingest),
+        broker_url=service_url("TEST_REDIS_URL"),
+        broker_queue=f"graphnode-test-{os.urandom(6).hex()}",
+    )
+    async with LifespanManager(create_app(settings)):
+        pass
+    logs.read()
+    logs.lines.clear()
+    async with LifespanManager(create_app(settings)):
+        pass
+    logs.read()
+
+    lines = [line for line in logs.lines if line["event"] in ("app.started", "app.stopped")]
+    assert [line["event"] for line in lines] == ["app.started", "app.stopped"]
+    assert [line.get("trace_id") for line in lines] == [None, None]
+
+
+def test_spotlight_announces_itself_in_a_json_line(
+    settings_factory: SettingsFactory, sentry_ingest: SentryIngest, logs: LogReader
+) -> None:
+    from app.main import create_app
+
+    url = f"http://127.0.0.1:{sentry_ingest.port}/stream"
+    create_app(settings_factory(sentry_spotlight=url))
+
+    (line,) = logs.events("sentry.spotlight_enabled")  # every line read must be JSON
+    assert line["url"] == url
+    assert "[spotlight]" not in logs.text

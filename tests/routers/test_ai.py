@@ -109,6 +109,38 @@ async def test_chinese_and_japanese_keywords_are_words_not_sentences(
     assert body["counts"]["sentences"] == 2
 
 
+LITHUANIAN = (
+    "Grafų duomenų bazės saugo mazgus ir ryšius. Čia nėra lentelių, todėl užklausos "
+    "keliauja ryšiais. Aš turėjo mažiau laiko, bet žinių grafas jungia sąvokas."
+)
+SLOVAK = (
+    "Grafové databázy ukladajú uzly a hrany. Avšak každý uzol môže mať vlastnosti, "
+    "ktorý graf znalostí prepája pojmy. Keď hľadáme súvislosti, grafy pomáhajú."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "stopword"), [(LITHUANIAN, "lt", "nėra"), (SLOVAK, "sk", "avšak")]
+)
+async def test_analysis_prints_nothing_and_reads_every_stopword_list(
+    client: AsyncClient,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    language: str,
+    stopword: str,
+) -> None:
+    # YAKE reads these two lists as ISO-8859-1, printing a warning (not a JSON line) and
+    # missing their accented stop words.
+    response = await client.post("/v1/ai/lightweight-analyze", json={"text": text}, headers=ALICE)
+
+    assert response.status_code == 200
+    assert response.json()["language"] == language
+    keywords = [term["text"].lower() for term in response.json()["keywords"]]
+    assert keywords
+    assert stopword not in keywords
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize("text", ["", "   \n\t"])
 async def test_empty_text_is_a_422(client: AsyncClient, text: str) -> None:
     response = await client.post("/v1/ai/lightweight-analyze", json={"text": text}, headers=ALICE)

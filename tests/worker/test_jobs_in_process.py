@@ -261,6 +261,7 @@ async def test_a_failing_job_is_failed_with_a_problem_and_reported_once(
     assert event["tags"]["job_id"] == job["id"]
     assert event["tags"]["component"] == "worker"
     assert event["tags"]["correlation_id"] == "job-fail-0001"
+    assert event["exception"]["values"][-1]["mechanism"] == {"type": "taskiq", "handled": False}
 
 
 async def test_job_trace_continues_the_request_through_the_publish_span(

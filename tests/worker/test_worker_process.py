@@ -38,11 +38,8 @@ class Worker:
         self.log = log
 
     def lines(self) -> list[dict[str, Any]]:
-        parsed = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                parsed.append(json.loads(line))
-        return parsed
+        """Every line the worker's processes wrote (each must be a JSON object)."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
 
     def wait_for(self, event: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -107,9 +104,7 @@ def start_worker(tmp_path: Path, environment: dict[str, str]) -> Iterator[Callab
             [
                 sys.executable,
                 "-m",
-                "taskiq",
-                "worker",
-                "app.worker.main:broker",
+                "app.worker",  # taskiq's worker, our logging in the supervisor too
                 "--workers",
                 "1",
                 "--wait-tasks-timeout",
@@ -212,6 +207,8 @@ async def test_a_job_that_always_fails_is_one_event_and_a_failed_job(
     assert event["tags"]["component"] == "worker"
     assert event["user"]["id"] == "alice"
     assert event["contexts"]["graphnode"]["job_id"] == job["id"]
+    mechanism = event["exception"]["values"][-1]["mechanism"]
+    assert mechanism == {"type": "taskiq", "handled": False}
 
 
 async def wait_until_running(client: AsyncClient, location: str) -> None:
@@ -292,3 +289,37 @@ async def test_a_job_longer_than_the_redelivery_delay_stays_with_its_worker(
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
     assert not [line for line in idle.lines() if line.get("job_id") == job["id"]]
+
+
+async def test_every_worker_line_is_json_and_job_lines_carry_the_jobs_ids(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+) -> None:
+    client = await api(client_factory, environment, sentry_ingest)
+    worker = start_worker()
+
+    response = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**ALICE, "X-Request-ID": "json-lines-01"},
+    )
+    job = await wait_for_job(client, response.headers["location"], ALICE)
+    worker.stop()
+
+    lines = worker.lines()  # parses every line: a plain-text one fails here
+    events = [line["event"] for line in lines]
+    assert "Pid of a main process" in events[0]  # the supervising process's own lines
+    assert any(event.startswith("Stopped process worker-0") for event in events)
+    assert not [event for event in events if "setup plugin" in event]
+    (executing,) = [line for line in lines if line["event"].startswith("Executing task")]
+    assert (executing["correlation_id"], executing["user_id"], executing["job_id"]) == (
+        "json-lines-01",
+        "alice",
+        job["id"],
+    )
+    # No span is left current outside the job: lines there carry no trace.
+    outside = [line for line in lines if "job_id" not in line]
+    assert len(outside) >= 6
+    assert [line for line in outside if "trace_id" in line] == []
