@@ -13,22 +13,23 @@ import httpx
 import structlog
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskiq import InMemoryBroker
 
 from app.core.config import Settings, SettingsError, load_settings
-from app.core.db import create_engine, create_session_factory, migrate
+from app.core.db import create_engine, create_session_factory, migrate, ping
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
 from app.core.sentry_http import TracedRoute, sentry_middleware
+from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems
 from app.services.analysis import language_identifier
-from app.worker.broker import build_broker
+from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.queue import TaskiqJobQueue
 
@@ -48,6 +49,23 @@ class GraphNodeAPI(FastAPI):
 
     edge_middleware: Sequence[Middleware] = ()
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            send = self._without_startup_traceback(send)
+        await super().__call__(scope, receive, send)
+
+    def _without_startup_traceback(self, send: Send) -> Send:
+        """Starlette reports a failed start-up with its traceback, which uvicorn logs: when
+        the lifespan has printed the one line that says what failed, send that instead."""
+
+        async def send_message(message: Message) -> None:
+            failure = getattr(self.state, "startup_failure", None)
+            if message["type"] == "lifespan.startup.failed" and failure:
+                message = {"type": "lifespan.startup.failed", "message": ""}
+            await send(message)
+
+        return send_message
+
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
         for cls, args, kwargs in reversed(self.edge_middleware):
@@ -60,6 +78,28 @@ class GraphNodeAPI(FastAPI):
         return self.openapi_schema
 
 
+async def _reach_dependencies(app: FastAPI, settings: Settings) -> None:
+    """Connect to what start-up needs: the broker, and the database when it migrates.
+
+    Without migrations the database is not needed to start: /readyz answers 503 until it
+    is reachable.
+    """
+    if settings.auto_migrate:
+        await reach(
+            "DATABASE_URL",
+            settings.database_url,
+            ping(app.state.engine),
+            timeout_seconds=settings.database_timeout_seconds,
+        )
+        await migrate(app.state.engine)
+    await reach(
+        "BROKER_URL",
+        settings.broker_url,
+        app.state.broker.startup(),
+        timeout_seconds=BROKER_CONNECT_TIMEOUT_SECONDS,
+    )
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -67,8 +107,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url, timeout_seconds=settings.database_timeout_seconds
     )
     app.state.session_factory = create_session_factory(app.state.engine)
-    if settings.auto_migrate:
-        await migrate(app.state.engine)
+    broker = app.state.broker
+    # In-process broker: jobs run here, on this app's database. A real broker's workers
+    # open their own (app/worker/main.py).
+    broker.state.session_factory = app.state.session_factory
+    if isinstance(broker, InMemoryBroker):
+        setattr(broker.state, IN_PROCESS_JOBS, set())
+    try:
+        await _reach_dependencies(app, settings)
+    except DependencyUnreachable as failure:
+        await app.state.engine.dispose()
+        # The line uvicorn's lifespan failure would otherwise bury under a traceback.
+        app.state.startup_failure = f"graphnode-api: {failure}"
+        print(app.state.startup_failure, file=sys.stderr, flush=True)
+        raise
     # One pooled client for every outgoing call (connection reuse, one place for limits).
     app.state.http_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds),
@@ -77,13 +129,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
-    broker = app.state.broker
-    # In-process broker: jobs run here, on this app's database. A real broker's workers
-    # open their own (app/worker/main.py).
-    broker.state.session_factory = app.state.session_factory
-    if isinstance(broker, InMemoryBroker):
-        setattr(broker.state, IN_PROCESS_JOBS, set())
-    await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
     log.info(
         "app.started",
@@ -155,7 +200,10 @@ def _app_from_environment() -> FastAPI:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        sys.exit(f"graphnode-api: {exc}")  # one clear line, no traceback
+        # One clear line, no traceback; uvicorn's start-up failure status, so that its
+        # supervisor (WEB_CONCURRENCY > 1) does not start the failing child again.
+        print(f"graphnode-api: {exc}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE_EXIT_CODE)
     application = create_app(settings)
     # Objects built so far live as long as the process: keep them out of full collections,
     # which otherwise set the p99 latency.

@@ -11,6 +11,8 @@ from app.worker.middleware import ContextPropagationMiddleware
 from app.worker.tasks import register_tasks
 
 CONSUMER_GROUP = "graphnode-workers"
+# How long start-up waits for the broker before giving up with one line naming BROKER_URL.
+BROKER_CONNECT_TIMEOUT_SECONDS = 10.0
 
 # `messaging.system` values as Sentry's Queues page knows them.
 _SYSTEMS = {
@@ -91,3 +93,15 @@ async def ping_broker(broker: AsyncBroker) -> None:
     connection = getattr(broker, "write_conn", None)
     if connection is not None and connection.is_closed:  # RabbitMQ
         raise ConnectionError("the RabbitMQ connection is closed")
+
+
+async def probe_broker(broker: AsyncBroker, settings: Settings) -> None:
+    """Connect to the broker once, before taskiq's own start-up (the worker's check)."""
+    scheme = urlsplit(settings.broker_url).scheme
+    if scheme in ("amqp", "amqps"):
+        import aio_pika
+
+        connection = await aio_pika.connect(settings.broker_url)
+        await connection.close()
+        return
+    await ping_broker(broker)
