@@ -42,8 +42,9 @@ def _split_csv(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
-    """Every field is documented in `.env.example`; the variable is the upper-case name."""
+class ReleaseSettings(BaseSettings):
+    """What naming the release needs, and all the release command reads: no runtime
+    setting (secrets included) is read or checked to register a release."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -54,6 +55,22 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     app_version: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$")
+
+    @field_validator("app_version", mode="before")
+    @classmethod
+    def _blank_version_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def release(self) -> str:
+        """The release name shared by the SDK, the release command and /healthz."""
+        return release_name(self.app_version)
+
+
+class Settings(ReleaseSettings):
+    """Every field is documented in `.env.example`; the variable is the upper-case name."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: LogFormat | None = None
@@ -103,7 +120,6 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
     @field_validator(
-        "app_version",
         "sentry_dsn",
         "sentry_spotlight",
         "llm_base_url",
@@ -183,11 +199,6 @@ class Settings(BaseSettings):
         return self.environment is Environment.DEVELOPMENT
 
     @property
-    def release(self) -> str:
-        """The release name shared by the SDK, the release command and /healthz."""
-        return release_name(self.app_version)
-
-    @property
     def spotlight(self) -> bool | str:
         """`SENTRY_SPOTLIGHT`: off, on (default local sidecar URL) or an explicit URL."""
         value = (self.sentry_spotlight or "").strip()
@@ -202,6 +213,14 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, raising SettingsError with one clear line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated here
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def load_release_settings() -> ReleaseSettings:
+    """The release command's settings (ENVIRONMENT, APP_VERSION), raising SettingsError."""
+    try:
+        return ReleaseSettings()
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
 
