@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "release":
             # Only the release name's inputs: a release job has no runtime secrets.
-            release = load_release_settings()
-            environment = args.environment or release.environment.value
-            return publish_release(release.release, environment)
+            inputs = load_release_settings()
+            environment = args.environment or inputs.environment.value
+            return publish_release(inputs.release, environment)
         settings = load_settings()
         print(create_access_token(args.user, settings, ttl_seconds=args.ttl))
     except (SettingsError, ValueError) as exc:
