@@ -31,6 +31,7 @@ from app.routers import ai, edges, health, jobs, nodes, problems
 from app.services.analysis import language_identifier
 from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
+from app.worker.outbox import OutboxRelay
 from app.worker.queue import TaskiqJobQueue
 
 log = structlog.get_logger(__name__)
@@ -129,7 +130,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
-    app.state.job_queue = TaskiqJobQueue(broker, settings)
+    app.state.job_queue = OutboxRelay(
+        TaskiqJobQueue(broker, settings),
+        app.state.session_factory,
+        interval_seconds=settings.outbox_relay_interval_seconds,
+    )
+    # Its first pass sends what an earlier process committed but never sent.
+    app.state.job_queue.start()
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -139,6 +146,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.job_queue.stop()
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.
             await drain_in_process_jobs(getattr(broker.state, IN_PROCESS_JOBS), JOB_DRAIN_SECONDS)

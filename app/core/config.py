@@ -85,6 +85,7 @@ class Settings(ReleaseSettings):
     broker_redelivery_seconds: int = Field(default=600, ge=1, le=86_400)
     job_max_attempts: int = Field(default=3, ge=1, le=20)
     job_retry_base_seconds: float = Field(default=1.0, ge=0, le=300)
+    outbox_relay_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     sentry_dsn: str | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)

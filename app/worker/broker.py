@@ -91,7 +91,8 @@ async def ping_broker(broker: AsyncBroker) -> None:
             await client.ping()
         return
     connection = getattr(broker, "write_conn", None)
-    if connection is not None and connection.is_closed:  # RabbitMQ
+    # RabbitMQ: a robust connection that lost its server stays open while it reconnects.
+    if connection is not None and (connection.is_closed or not connection.connected.is_set()):
         raise ConnectionError("the RabbitMQ connection is closed")
 
 

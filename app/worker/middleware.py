@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sentry_sdk
+from sentry_sdk.tracing import Span
 from taskiq import TaskiqMessage, TaskiqMiddleware
 
 from app.core.context import current
@@ -11,26 +14,40 @@ from app.worker import labels
 PUBLISH_OP = "queue.publish"
 
 
+def producer_labels(span: Span | None = None) -> dict[str, Any]:
+    """The current request's context, the time, and the trace headers of `span` (the
+    message's `queue.publish` span; else the current trace), so the worker's transaction
+    continues that trace as the span's child."""
+    produced: dict[str, Any] = {}
+    context = current()
+    if context is not None:
+        produced[labels.CORRELATION_ID] = context.correlation_id
+        if context.user_id is not None:
+            produced[labels.USER_ID] = context.user_id
+    produced[labels.ENQUEUED_AT_MS] = labels.now_ms()
+    if sentry_sdk.get_client().is_active():
+        headers = dict(span.iter_headers()) if span is not None else {}
+        if not headers:  # no transaction: the scope's trace still links errors
+            headers = {
+                labels.SENTRY_TRACE: sentry_sdk.get_traceparent() or "",
+                labels.BAGGAGE: sentry_sdk.get_baggage() or "",
+            }
+        produced.update({name: value for name, value in headers.items() if value})
+    return produced
+
+
 class ContextPropagationMiddleware(TaskiqMiddleware):
+    """Fills the labels a message does not carry yet; those stored with a job (the outbox)
+    were taken when it was submitted and are kept."""
+
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
-        context = current()
-        if context is not None:
-            message.labels[labels.CORRELATION_ID] = context.correlation_id
-            if context.user_id is not None:
-                message.labels[labels.USER_ID] = context.user_id
-        message.labels[labels.ENQUEUED_AT_MS] = labels.now_ms()
-        if sentry_sdk.get_client().is_active():
-            # Taken inside the `queue.publish` span: the worker's transaction becomes its child.
-            traceparent = sentry_sdk.get_traceparent()
-            baggage = sentry_sdk.get_baggage()
-            if traceparent:
-                message.labels[labels.SENTRY_TRACE] = traceparent
-            if baggage:
-                message.labels[labels.BAGGAGE] = baggage
-            span = sentry_sdk.get_current_span()
-            # Only for a span that is sent: the size costs a second serialisation.
-            if span is not None and span.op == PUBLISH_OP and span.sampled:
-                span.set_data("messaging.message.id", message.task_id)
-                body = self.broker.formatter.dumps(message).message
-                span.set_data("messaging.message.body.size", len(body))
+        span = sentry_sdk.get_current_span() if sentry_sdk.get_client().is_active() else None
+        # Taken inside the `queue.publish` span: the worker's transaction becomes its child.
+        for name, value in producer_labels(span).items():
+            message.labels.setdefault(name, value)
+        # Only for a span that is sent: the size costs a second serialisation.
+        if span is not None and span.op == PUBLISH_OP and span.sampled:
+            span.set_data("messaging.message.id", message.task_id)
+            body = self.broker.formatter.dumps(message).message
+            span.set_data("messaging.message.body.size", len(body))
         return message

@@ -22,10 +22,11 @@ import pytest
 import sentry_sdk
 from httpx import AsyncClient
 
-from tests.conftest import ClientFactory, service_url
+from tests.conftest import ClientFactory, LogReader, service_url
 from tests.core.test_sentry import sentry_on
 from tests.local_http import SentryIngest
 from tests.routers.test_graph_observability import AS_DEVELOPMENT
+from tests.routers.test_health import TcpProxy
 from tests.worker.test_jobs_in_process import ALICE, DOCUMENT, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -292,3 +293,61 @@ async def test_a_job_longer_than_the_redelivery_delay_stays_with_its_worker(
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
     assert not [line for line in idle.lines() if line.get("job_id") == job["id"]]
+
+
+async def test_a_job_submitted_while_the_broker_is_down_runs_once_it_is_back_in_the_trace(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+    logs: LogReader,
+) -> None:
+    proxy = TcpProxy(environment["BROKER_URL"])
+    await proxy.start()
+    client = await client_factory(
+        **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
+        database_url=environment["DATABASE_URL"],
+        broker_url=proxy.url(environment["BROKER_URL"]),  # the API's way to the broker
+        broker_queue=environment["BROKER_QUEUE"],
+        outbox_relay_interval_seconds=0.2,
+    )
+    worker = start_worker()  # reaches the broker directly
+    await proxy.cut()
+
+    response = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**ALICE, "X-Request-ID": "outbox-outage-01"},
+    )
+
+    assert response.status_code == 202
+    location = response.headers["location"]
+    assert (await client.get(location, headers=ALICE)).json()["status"] == "queued"
+    waiting = (await client.get("/readyz")).json()
+    assert waiting["checks"]["broker"] == "unavailable"
+    assert waiting["jobs_waiting"] == 1
+    (deferred,) = logs.events("job.send_deferred")
+    assert deferred["jobs_waiting"] == 1
+
+    await proxy.resume()
+    job = await wait_for_job(client, location, ALICE, seconds=60)
+    worker.stop()
+    sentry_sdk.flush()
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1  # sent (and run) once
+    assert (await client.get("/readyz")).json()["jobs_waiting"] == 0
+    audit = [line for line in worker.lines() if line["event"].startswith("audit.")]
+    assert {(line["correlation_id"], line["user_id"]) for line in audit} == {
+        ("outbox-outage-01", "alice")
+    }
+    # Sent by the relay after the request had answered, the job is still in its trace.
+    (http,) = [tx for tx in sentry_ingest.transactions if tx["transaction"] == "/v1/ai/jobs"]
+    (task,) = [
+        tx for tx in sentry_ingest.transactions if tx["transaction"] == "graphnode.extract_graph"
+    ]
+    (publish,) = [span for span in http["spans"] if span["op"] == "queue.publish"]
+    assert task["contexts"]["trace"]["trace_id"] == http["contexts"]["trace"]["trace_id"]
+    assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
+    (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
+    assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]

@@ -1,13 +1,16 @@
-"""Loaded by worker processes started with this folder on PYTHONPATH (tests only).
+"""Loaded by processes started with this folder on PYTHONPATH (tests only).
 
 GRAPHNODE_TEST_WORKER_HOOK=fail makes every extraction fail; =slow makes it sleep first
 (GRAPHNODE_TEST_WORKER_DELAY seconds), so a test can kill the worker mid-job.
+GRAPHNODE_TEST_API_HOOK=die-before-send makes an API process SIGKILL itself when it is
+about to send a committed job to the broker: a crash between the commit and the send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import Any
 
 _hook = os.environ.get("GRAPHNODE_TEST_WORKER_HOOK")
@@ -24,3 +27,11 @@ if _hook in ("fail", "slow"):
         return await _original(self, *args, **kwargs)
 
     GraphExtractionService.extract = _patched  # type: ignore[method-assign]
+
+if os.environ.get("GRAPHNODE_TEST_API_HOOK") == "die-before-send":
+    from app.worker.queue import TaskiqJobQueue
+
+    async def _die(self: Any, *args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    TaskiqJobQueue.send = _die  # type: ignore[method-assign]
