@@ -29,7 +29,7 @@ from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems
 from app.services.analysis import language_identifier
-from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker
+from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker, probe_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.outbox import OutboxRelay
 from app.worker.queue import TaskiqJobQueue
@@ -93,12 +93,13 @@ async def _reach_dependencies(app: FastAPI, settings: Settings) -> None:
             timeout_seconds=settings.database_timeout_seconds,
         )
         await migrate(app.state.engine)
+    broker = app.state.broker
+    timeout = BROKER_CONNECT_TIMEOUT_SECONDS
+    # Probed first: a broker's own start-up may retry for a while before it gives up.
     await reach(
-        "BROKER_URL",
-        settings.broker_url,
-        app.state.broker.startup(),
-        timeout_seconds=BROKER_CONNECT_TIMEOUT_SECONDS,
+        "BROKER_URL", settings.broker_url, probe_broker(broker, settings), timeout_seconds=timeout
     )
+    await reach("BROKER_URL", settings.broker_url, broker.startup(), timeout_seconds=timeout)
 
 
 @asynccontextmanager

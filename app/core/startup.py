@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Awaitable
 from typing import TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 _T = TypeVar("_T")
 
@@ -51,8 +51,8 @@ def redact_url(url: str) -> str:
     if parts.username:
         user = parts.username + (":***" if parts.password is not None else "")
         netloc = f"{user}@{netloc}"
-    query = urlencode(
-        [(key, value) for key, value in parse_qsl(parts.query) if key in _LOCATION_PARAMETERS]
+    query = "&".join(
+        f"{key}={value}" for key, value in parse_qsl(parts.query) if key in _LOCATION_PARAMETERS
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 

@@ -60,16 +60,23 @@ def _transport(settings: Settings) -> AsyncBroker:
             "(pip install 'graphnode-api[sqs]')"
         ) from None
     # sqs://<region>[?endpoint_url=http://localhost:4566]; credentials come from the usual
-    # AWS sources (environment, instance role). Visibility timeout = redelivery delay.
-    parts = urlsplit(settings.broker_url)
-    endpoint = dict(parse_qsl(parts.query)).get("endpoint_url")
+    # AWS sources (environment, instance role). Visibility timeout = redelivery delay; the
+    # heartbeat extends it while a job runs, so only a dead worker's message comes back.
+    region, endpoint = sqs_location(settings)
     broker: AsyncBroker = SQSBroker(
         sqs_queue_name=settings.broker_queue,
         endpoint_url=endpoint,
-        region_name=parts.hostname or "us-east-1",
+        region_name=region,
         visibility_timeout=settings.broker_redelivery_seconds,
+        enable_heartbeat=True,
     )
     return broker
+
+
+def sqs_location(settings: Settings) -> tuple[str, str | None]:
+    """The region and endpoint of `sqs://<region>[?endpoint_url=...]`."""
+    parts = urlsplit(settings.broker_url)
+    return parts.hostname or "us-east-1", dict(parse_qsl(parts.query)).get("endpoint_url")
 
 
 def build_broker(settings: Settings) -> AsyncBroker:
@@ -83,6 +90,10 @@ def build_broker(settings: Settings) -> AsyncBroker:
 
 async def ping_broker(broker: AsyncBroker) -> None:
     """Raise if the broker cannot be reached (used by /readyz)."""
+    settings: Settings = broker.state.settings
+    if urlsplit(settings.broker_url).scheme == "sqs":
+        await _ping_sqs(settings)
+        return
     pool = getattr(broker, "connection_pool", None)
     if pool is not None:  # Redis
         from redis.asyncio import Redis
@@ -97,7 +108,7 @@ async def ping_broker(broker: AsyncBroker) -> None:
 
 
 async def probe_broker(broker: AsyncBroker, settings: Settings) -> None:
-    """Connect to the broker once, before taskiq's own start-up (the worker's check)."""
+    """Reach the broker once, before its own start-up connects (the worker's check)."""
     scheme = urlsplit(settings.broker_url).scheme
     if scheme in ("amqp", "amqps"):
         import aio_pika
@@ -106,3 +117,17 @@ async def probe_broker(broker: AsyncBroker, settings: Settings) -> None:
         await connection.close()
         return
     await ping_broker(broker)
+
+
+async def _ping_sqs(settings: Settings) -> None:
+    # A client of our own: the broker's is not part of taskiq-aio-sqs's API.
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
+
+    region, endpoint = sqs_location(settings)
+    # One attempt: a probe reports the outage, botocore's retries would only delay it.
+    config = AioConfig(retries={"max_attempts": 1, "mode": "standard"})
+    async with get_session().create_client(
+        "sqs", region_name=region, endpoint_url=endpoint, config=config
+    ) as client:
+        await client.get_queue_url(QueueName=settings.broker_queue)

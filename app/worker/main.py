@@ -6,6 +6,7 @@ the database on WORKER_STARTUP and closes it, flushing Sentry, on WORKER_SHUTDOW
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn
 
@@ -44,16 +45,6 @@ init_sentry(settings, component="worker")
 async def _open(state: TaskiqState) -> None:
     # The worker CLI configures logging before importing us: take the handlers back.
     configure_logging(settings)
-    # The broker is required; the database is not (a job retries, then is requeued).
-    try:
-        await reach(
-            "BROKER_URL",
-            settings.broker_url,
-            probe_broker(broker, settings),
-            timeout_seconds=BROKER_CONNECT_TIMEOUT_SECONDS,
-        )
-    except DependencyUnreachable as failure:
-        _exit_at_startup(str(failure))
     state.engine = create_engine(
         settings.database_url, timeout_seconds=settings.database_timeout_seconds
     )
@@ -67,5 +58,30 @@ async def _close(state: TaskiqState) -> None:
     flush_sentry()
 
 
+_start_broker = broker.startup
+
+
+async def _reach_broker_then_start() -> None:
+    # The broker is required; the database is not (a job retries, then is requeued). Probed
+    # before the broker's start-up, which connects (SQS: with botocore's retries) before it
+    # runs WORKER_STARTUP handlers.
+    try:
+        await reach(
+            "BROKER_URL",
+            settings.broker_url,
+            probe_broker(broker, settings),
+            timeout_seconds=BROKER_CONNECT_TIMEOUT_SECONDS,
+        )
+    except DependencyUnreachable as failure:
+        print(f"graphnode-worker: {failure}", file=sys.stderr, flush=True)
+        # Nothing was started, so there is nothing to stop: taskiq's clean-up would shut a
+        # broker that never connected down (and log a traceback for SQS's). A forked child
+        # ends with os._exit anyway.
+        os._exit(1)
+    await _start_broker()
+
+
+# taskiq's Receiver starts the broker: the probe goes first.
+broker.startup = _reach_broker_then_start  # type: ignore[method-assign]  # see above
 broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, _open)
 broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, _close)

@@ -76,7 +76,7 @@ def test_redacted_urls_keep_host_and_port_but_never_the_password() -> None:
     assert redact_url(f"redis://cache/0?password={SECRET}") == "redis://cache/0"
     assert (
         redact_url("sqs://eu-west-1?endpoint_url=http://127.0.0.1:5000")
-        == "sqs://eu-west-1?endpoint_url=http%3A%2F%2F127.0.0.1%3A5000"
+        == "sqs://eu-west-1?endpoint_url=http://127.0.0.1:5000"
     )
 
 
@@ -236,3 +236,24 @@ def test_worker_on_the_in_process_broker_says_it_needs_a_real_one(tmp_path: Path
     )
     assert line in result.stderr.splitlines()
     assert result.stderr.count("graphnode-worker:") == 1
+
+
+def test_worker_with_an_unreachable_sqs_endpoint_exits_with_one_line(tmp_path: Path) -> None:
+    port = unused_port()
+
+    result = run_worker(
+        tmp_path,
+        BROKER_URL=f"sqs://us-east-1?endpoint_url=http://127.0.0.1:{port}",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY=SECRET,
+    )
+
+    assert result.returncode != 0
+    line = (
+        f"graphnode-worker: cannot reach BROKER_URL "
+        f"sqs://us-east-1?endpoint_url=http://127.0.0.1:{port}: connection refused"
+    )
+    assert line in result.stderr.splitlines()
+    assert result.stderr.count("graphnode-worker:") == 1
+    assert "Traceback" not in result.stderr
+    assert SECRET not in result.stderr + result.stdout

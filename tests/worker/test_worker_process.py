@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,8 +71,49 @@ class Worker:
                 self.process.wait()
 
 
-@pytest.fixture(params=["redis", "amqp"])
-def broker_url(request: pytest.FixtureRequest) -> str:
+# moto's server accepts any credentials; aiobotocore needs some to sign its requests.
+AWS_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+SQS_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> Iterator[str]:
+    """A local SQS (moto's server mode) on a free loopback port, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def create_sqs_queue(endpoint: str, name: str, visibility_timeout: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=SQS_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_queue(QueueName=name, Attributes={"VisibilityTimeout": visibility_timeout})
+
+
+@pytest.fixture(params=["redis", "amqp", "sqs"])
+def broker_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqs":
+        for name, value in AWS_TEST_CREDENTIALS.items():
+            monkeypatch.setenv(name, value)  # the API here and the workers it starts
+        endpoint: str = request.getfixturevalue("sqs_endpoint")
+        return f"sqs://{SQS_REGION}?endpoint_url={endpoint}"
     variable = {"redis": "TEST_REDIS_URL", "amqp": "TEST_AMQP_URL"}[request.param]
     return service_url(variable)
 
@@ -79,10 +121,14 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def environment(tmp_path: Path, broker_url: str, sentry_ingest: SentryIngest) -> dict[str, str]:
     """Settings shared by the API (in this process) and the worker processes."""
+    queue = f"graphnode-test-{uuid.uuid4().hex[:12]}"
+    if broker_url.startswith("sqs://"):
+        # SQS queues are provisioned, not created by the app (docs/worker.md).
+        create_sqs_queue(broker_url.partition("endpoint_url=")[2], queue, "2")
     return {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
         "BROKER_URL": broker_url,
-        "BROKER_QUEUE": f"graphnode-test-{uuid.uuid4().hex[:12]}",
+        "BROKER_QUEUE": queue,
         "BROKER_REDELIVERY_SECONDS": "2",
         "SENTRY_DSN": sentry_ingest.dsn,
         "SENTRY_TRACES_SAMPLE_RATE": "1.0",
@@ -181,7 +227,8 @@ async def test_job_runs_in_the_worker_with_the_requests_context_and_trace(
     assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
     assert task["transaction_info"]["source"] == "task"
     (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
-    system = "redis" if environment["BROKER_URL"].startswith("redis") else "rabbitmq"
+    scheme = environment["BROKER_URL"].partition(":")[0]
+    system = {"redis": "redis", "amqp": "rabbitmq", "sqs": "aws_sqs"}[scheme]
     assert process["data"]["messaging.system"] == system
     assert process["data"]["messaging.destination.name"] == environment["BROKER_QUEUE"]
     assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]
@@ -302,12 +349,18 @@ async def test_a_job_submitted_while_the_broker_is_down_runs_once_it_is_back_in_
     start_worker: Callable[..., Worker],
     logs: LogReader,
 ) -> None:
-    proxy = TcpProxy(environment["BROKER_URL"])
+    broker_url = environment["BROKER_URL"]
+    sqs_prefix, _, sqs_endpoint = broker_url.partition("?endpoint_url=")
+    proxy = TcpProxy(sqs_endpoint or broker_url)
     await proxy.start()
+    if sqs_endpoint:
+        proxied = f"{sqs_prefix}?endpoint_url={proxy.url(sqs_endpoint)}"
+    else:
+        proxied = proxy.url(broker_url)
     client = await client_factory(
         **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
         database_url=environment["DATABASE_URL"],
-        broker_url=proxy.url(environment["BROKER_URL"]),  # the API's way to the broker
+        broker_url=proxied,  # the API's way to the broker
         broker_queue=environment["BROKER_QUEUE"],
         outbox_relay_interval_seconds=0.2,
     )
