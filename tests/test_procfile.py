@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -95,7 +96,7 @@ def fresh_checkout(tmp_path: Path) -> Path:
     """This working tree as a clone would have it (no .env, no database), sharing .venv.
 
     The virtualenv is the one running these tests, linked rather than rebuilt; the copy's
-    pyproject.toml is dated like its install stamp so make sees it up to date.
+    pyproject.toml is dated before its install stamp so make sees it up to date.
     """
     venv = Path(sys.prefix)
     stamp = venv / ".installed-stamp"
@@ -116,8 +117,9 @@ def fresh_checkout(tmp_path: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     (checkout / ".venv").symlink_to(venv, target_is_directory=True)
-    installed = stamp.stat().st_mtime
-    os.utime(checkout / "pyproject.toml", (installed, installed))
+    # A second older than the stamp (float times can round past it).
+    installed = stamp.stat().st_mtime_ns - 1_000_000_000
+    os.utime(checkout / "pyproject.toml", ns=(installed, installed))
     return checkout
 
 
@@ -149,7 +151,8 @@ def test_make_start_runs_the_api_and_the_worker_and_stops_on_ctrl_c(
         response = wait_for_http(f"http://127.0.0.1:{port}/healthz", process, log)
         wait_for_text(log, "Listening started.", process)
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+        with contextlib.suppress(ProcessLookupError):  # already gone: the output says why
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
         process.wait(timeout=60)
     output = log.read_text()
 

@@ -26,7 +26,7 @@ def _token(key: str = SECRET, **overrides: object) -> str:
         "iss": SETTINGS.jwt_issuer,
         "aud": SETTINGS.jwt_audience,
         "iat": now,
-        "exp": now + 60,
+        "exp": now + 3600,  # collected at the start of a run that may take many minutes
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
