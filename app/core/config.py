@@ -83,6 +83,7 @@ class Settings(ReleaseSettings):
     broker_url: str = "memory://"
     broker_queue: str = Field(default="graphnode-jobs", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     broker_redelivery_seconds: int = Field(default=600, ge=1, le=86_400)
+    broker_dead_letter_queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     job_max_attempts: int = Field(default=3, ge=1, le=20)
     job_retry_base_seconds: float = Field(default=1.0, ge=0, le=300)
     outbox_relay_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
@@ -121,6 +122,7 @@ class Settings(ReleaseSettings):
         return _split_csv(value)
 
     @field_validator(
+        "broker_dead_letter_queue",
         "sentry_dsn",
         "sentry_spotlight",
         "llm_base_url",

@@ -25,6 +25,10 @@ class JobFinishedElsewhere(Exception):
     """Another delivery of the same message finished the job first."""
 
 
+class JobDeadLettered(Exception):
+    """The broker gave up on the job's message: its workers kept dying on it."""
+
+
 class JobQueue(Protocol):
     def prepare(self, job: Job) -> Callable[[], Awaitable[None]]:
         """Stamp the job with its message labels; returns its send, to run after commit."""
@@ -77,6 +81,11 @@ class JobService:
         if job is None:
             raise NotFound("There is no job with this id.")
         return job
+
+    async def unfinished(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
+        """The job, unless it is unknown or finished (for a worker, not a user)."""
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        return None if job is None or job.status in FINISHED else job
 
     async def start(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
         """Mark the job running and count the attempt; None if there is nothing to do.

@@ -11,6 +11,8 @@ from app.worker.middleware import ContextPropagationMiddleware
 from app.worker.tasks import register_tasks
 
 CONSUMER_GROUP = "graphnode-workers"
+# SQS long polling (the broker's default for its own queue).
+SQS_WAIT_SECONDS = 10
 # How long start-up waits for the broker before giving up with one line naming BROKER_URL.
 BROKER_CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -53,7 +55,7 @@ def _transport(settings: Settings) -> AsyncBroker:
             url=settings.broker_url, task_queues=[Queue(name=settings.broker_queue)]
         )
     try:
-        from taskiq_aio_sqs import SQSBroker
+        from taskiq_aio_sqs import SQSBroker, SQSQueue
     except ImportError:
         raise SettingsError(
             "invalid setting BROKER_URL: sqs:// needs the sqs extra "
@@ -63,13 +65,25 @@ def _transport(settings: Settings) -> AsyncBroker:
     # AWS sources (environment, instance role). Visibility timeout = redelivery delay; the
     # heartbeat extends it while a job runs, so only a dead worker's message comes back.
     region, endpoint = sqs_location(settings)
-    broker: AsyncBroker = SQSBroker(
+    dead_letters = settings.broker_dead_letter_queue
+    sqs = SQSBroker(
         sqs_queue_name=settings.broker_queue,
         endpoint_url=endpoint,
         region_name=region,
         visibility_timeout=settings.broker_redelivery_seconds,
         enable_heartbeat=True,
+        # The receiving queue's URL as a label: how a worker tells a dead letter.
+        expose_message_metadata=dead_letters is not None,
     )
+    if dead_letters is not None:
+        sqs.with_queues(
+            SQSQueue(
+                name=dead_letters,
+                wait_time_seconds=SQS_WAIT_SECONDS,
+                visibility_timeout=settings.broker_redelivery_seconds,
+            )
+        )
+    broker: AsyncBroker = sqs
     return broker
 
 

@@ -138,39 +138,47 @@ def environment(tmp_path: Path, broker_url: str, sentry_ingest: SentryIngest) ->
     }
 
 
+def launch_worker(
+    tmp_path: Path, environment: dict[str, str], name: str, hook: str | None, delay: float
+) -> Worker:
+    """`taskiq worker` (one child, which its manager restarts if it dies) on `environment`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BROKER_"))}
+    env.update(environment)
+    env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), str(ROOT)] if hook else [str(ROOT)])
+    if hook:
+        env["GRAPHNODE_TEST_WORKER_HOOK"] = hook
+        env["GRAPHNODE_TEST_WORKER_DELAY"] = str(delay)
+    log = tmp_path / f"{name}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taskiq",
+            "worker",
+            "app.worker.main:broker",
+            "--workers",
+            "1",
+            "--wait-tasks-timeout",
+            "10",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so kill() reaches the children
+    )
+    worker = Worker(process, log)
+    worker.wait_for("Listening started.")
+    return worker
+
+
 @pytest.fixture
 def start_worker(tmp_path: Path, environment: dict[str, str]) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
     def start(hook: str | None = None, delay: float = 30) -> Worker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BROKER_"))}
-        env.update(environment)
-        env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), str(ROOT)] if hook else [str(ROOT)])
-        if hook:
-            env["GRAPHNODE_TEST_WORKER_HOOK"] = hook
-            env["GRAPHNODE_TEST_WORKER_DELAY"] = str(delay)
-        log = tmp_path / f"worker-{len(workers)}.log"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "taskiq",
-                "worker",
-                "app.worker.main:broker",
-                "--workers",
-                "1",
-                "--wait-tasks-timeout",
-                "10",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so kill() reaches the children
-        )
-        worker = Worker(process, log)
+        worker = launch_worker(tmp_path, environment, f"worker-{len(workers)}", hook, delay)
         workers.append(worker)
-        worker.wait_for("Listening started.")
         return worker
 
     yield start
@@ -404,3 +412,66 @@ async def test_a_job_submitted_while_the_broker_is_down_runs_once_it_is_back_in_
     assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
     (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
     assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]
+
+
+async def test_a_job_whose_worker_keeps_dying_is_dead_lettered_and_failed_on_sqs(
+    client_factory: ClientFactory,
+    sentry_ingest: SentryIngest,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    for name, value in AWS_TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    queue = f"graphnode-test-{uuid.uuid4().hex[:12]}"
+    dead_letters = f"{queue}-dlq"
+    sqs = boto3.client("sqs", endpoint_url=sqs_endpoint, region_name=SQS_REGION)
+    dlq_url = sqs.create_queue(QueueName=dead_letters)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = json.dumps(
+        {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
+    )
+    sqs.create_queue(
+        QueueName=queue, Attributes={"VisibilityTimeout": "2", "RedrivePolicy": redrive}
+    )
+    environment = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        "BROKER_URL": f"sqs://{SQS_REGION}?endpoint_url={sqs_endpoint}",
+        "BROKER_QUEUE": queue,
+        "BROKER_DEAD_LETTER_QUEUE": dead_letters,
+        "BROKER_REDELIVERY_SECONDS": "2",
+        "SENTRY_DSN": sentry_ingest.dsn,
+        "LOG_FORMAT": "json",
+        "ENVIRONMENT": "development",
+    }
+    client = await client_factory(
+        **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
+        database_url=environment["DATABASE_URL"],
+        broker_url=environment["BROKER_URL"],
+        broker_queue=queue,
+        broker_dead_letter_queue=dead_letters,
+    )
+    # Every delivery kills the worker's child mid-job; taskiq's manager starts a new one.
+    worker = launch_worker(tmp_path, environment, "dying-worker", "die", 0)
+    try:
+        response = await client.post(
+            "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+        )
+        job = await wait_for_job(client, response.headers["location"], ALICE, seconds=120)
+    finally:
+        worker.stop()
+    sentry_sdk.flush()
+
+    assert job["status"] == "failed"
+    assert job["attempts"] == 2  # the redrive policy's two receives, each one died
+    problem = job["problem"]
+    assert problem["type"] == "/problems/internal-error"
+    assert "dead-letter queue" in problem["detail"]
+    (dead,) = [line for line in worker.lines() if line["event"] == "job.dead_lettered"]
+    assert dead["queue"] == dead_letters
+    assert dead["correlation_id"] == response.headers["x-request-id"]
+    (event,) = sentry_ingest.events
+    assert event["event_id"] == problem["event_id"]
+    assert event["contexts"]["graphnode"]["attempts"] == 2

@@ -1,7 +1,8 @@
 """Loaded by processes started with this folder on PYTHONPATH (tests only).
 
 GRAPHNODE_TEST_WORKER_HOOK=fail makes every extraction fail; =slow makes it sleep first
-(GRAPHNODE_TEST_WORKER_DELAY seconds), so a test can kill the worker mid-job.
+(GRAPHNODE_TEST_WORKER_DELAY seconds), so a test can kill the worker mid-job; =die makes
+the worker process SIGKILL itself as the extraction starts (every delivery dies).
 GRAPHNODE_TEST_API_HOOK=die-before-send makes an API process SIGKILL itself when it is
 about to send a committed job to the broker: a crash between the commit and the send.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 _hook = os.environ.get("GRAPHNODE_TEST_WORKER_HOOK")
 
-if _hook in ("fail", "slow"):
+if _hook in ("fail", "slow", "die"):
     from app.services.extraction import GraphExtractionService
 
     _original = GraphExtractionService.extract
@@ -23,6 +24,8 @@ if _hook in ("fail", "slow"):
     async def _patched(self: Any, *args: Any, **kwargs: Any) -> Any:
         if _hook == "fail":
             raise RuntimeError("the extractor always fails in this worker")
+        if _hook == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
         await asyncio.sleep(float(os.environ.get("GRAPHNODE_TEST_WORKER_DELAY", "30")))
         return await _original(self, *args, **kwargs)
 
