@@ -243,6 +243,10 @@ async def test_job_runs_in_the_worker_with_the_requests_context_and_trace(
     assert process["data"]["messaging.message.retry.count"] == 0
     assert process["data"]["messaging.message.receive.latency"] >= 0
     assert process["data"]["messaging.message.body.size"] > 0
+    if system == "aws_sqs":  # the SQS call itself, inside the publish span
+        (send,) = [span for span in http["spans"] if span["op"] == "http.client"]
+        assert send["parent_span_id"] == publish["span_id"]
+        assert send["data"]["url"].startswith(environment["BROKER_URL"].partition("=")[2])
 
 
 async def test_a_job_that_always_fails_is_one_event_and_a_failed_job(
