@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck check clean
+.PHONY: run start test lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+# Both Procfile entries (API on $(HOST):$(PORT), as `make run`, and the worker) under honcho,
+# with the virtualenv's commands on PATH; the worker needs a real BROKER_URL.
+start: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" WEB_HOST=$(HOST) $(BIN)/honcho start --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

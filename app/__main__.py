@@ -1,7 +1,9 @@
 """Command line.
 
 `python -m app token <user>`: print a bearer token (stdout only).
-`python -m app release [--environment ENV]`: register the release and its deploy in Sentry.
+`python -m app release [--environment ENV]`: register the release and its deploy in Sentry
+(needs SENTRY_AUTH_TOKEN, SENTRY_ORG, SENTRY_PROJECT, and reads ENVIRONMENT, APP_VERSION and
+GIT_SHA; no other setting).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.core.config import SettingsError, load_settings
+from app.core.config import SettingsError, load_release_settings, load_settings
 from app.core.security import create_access_token
 from app.releases import publish_release
 
@@ -29,10 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = load_settings()
         if args.command == "release":
-            environment = args.environment or settings.environment.value
-            return publish_release(settings.release, environment)
+            # Only the release name's inputs: a release job has no runtime secrets.
+            inputs = load_release_settings()
+            environment = args.environment or inputs.environment.value
+            return publish_release(inputs.release, environment)
+        settings = load_settings()
         print(create_access_token(args.user, settings, ttl_seconds=args.ttl))
     except (SettingsError, ValueError) as exc:
         print(f"graphnode-api: {exc}", file=sys.stderr)

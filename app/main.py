@@ -13,18 +13,19 @@ import httpx
 import structlog
 from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskiq import InMemoryBroker
 
 from app.core.body_limit import ContentLengthLimitMiddleware
 from app.core.config import Settings, SettingsError, load_settings
-from app.core.db import create_engine, create_session_factory, migrate
+from app.core.db import create_engine, create_session_factory, migrate, ping
 from app.core.head import HeadAsGetMiddleware
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.negotiation import negotiate_json
 from app.core.rate_limit import CallerRateLimiter, RateLimitMiddleware
 from app.core.sentry import flush_sentry, init_sentry
+from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
 from app.core.trace_context import add_traceparent, with_sentry_trace_from_w3c
 from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
@@ -33,8 +34,9 @@ from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems
 from app.routers.docs import install_offline_docs
 from app.services.analysis import language_identifier
-from app.worker.broker import build_broker
+from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker, probe_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
+from app.worker.outbox import OutboxRelay
 from app.worker.queue import TaskiqJobQueue
 
 log = structlog.get_logger(__name__)
@@ -56,11 +58,26 @@ class GraphNodeAPI(FastAPI):
     reads_w3c_trace_context = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Before Starlette's __call__, which the Sentry integration wraps in the middleware
-        # that reads the incoming trace headers.
-        if self.reads_w3c_trace_context and scope["type"] == "http":
-            scope = with_sentry_trace_from_w3c(scope)
+        if scope["type"] == "http":
+            # Before Starlette's __call__, which the Sentry integration wraps in the
+            # middleware that reads the incoming trace headers.
+            if self.reads_w3c_trace_context:
+                scope = with_sentry_trace_from_w3c(scope)
+        elif scope["type"] == "lifespan":
+            send = self._without_startup_traceback(send)
         await super().__call__(scope, receive, send)
+
+    def _without_startup_traceback(self, send: Send) -> Send:
+        """Starlette reports a failed start-up with its traceback, which uvicorn logs: when
+        the lifespan has printed the one line that says what failed, send that instead."""
+
+        async def send_message(message: Message) -> None:
+            failure = getattr(self.state, "startup_failure", None)
+            if message["type"] == "lifespan.startup.failed" and failure:
+                message = {"type": "lifespan.startup.failed", "message": ""}
+            await send(message)
+
+        return send_message
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
@@ -74,6 +91,29 @@ class GraphNodeAPI(FastAPI):
         return self.openapi_schema
 
 
+async def _reach_dependencies(app: FastAPI, settings: Settings) -> None:
+    """Connect to what start-up needs: the broker, and the database when it migrates.
+
+    Without migrations the database is not needed to start: /readyz answers 503 until it
+    is reachable.
+    """
+    if settings.auto_migrate:
+        await reach(
+            "DATABASE_URL",
+            settings.database_url,
+            ping(app.state.engine),
+            timeout_seconds=settings.database_timeout_seconds,
+        )
+        await migrate(app.state.engine)
+    broker = app.state.broker
+    timeout = BROKER_CONNECT_TIMEOUT_SECONDS
+    # Probed first: a broker's own start-up may retry for a while before it gives up.
+    await reach(
+        "BROKER_URL", settings.broker_url, probe_broker(broker, settings), timeout_seconds=timeout
+    )
+    await reach("BROKER_URL", settings.broker_url, broker.startup(), timeout_seconds=timeout)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
@@ -81,8 +121,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url, timeout_seconds=settings.database_timeout_seconds
     )
     app.state.session_factory = create_session_factory(app.state.engine)
-    if settings.auto_migrate:
-        await migrate(app.state.engine)
+    broker = app.state.broker
+    # In-process broker: jobs run here, on this app's database. A real broker's workers
+    # open their own (app/worker/main.py).
+    broker.state.session_factory = app.state.session_factory
+    if isinstance(broker, InMemoryBroker):
+        setattr(broker.state, IN_PROCESS_JOBS, set())
+    try:
+        await _reach_dependencies(app, settings)
+    except DependencyUnreachable as failure:
+        await app.state.engine.dispose()
+        # The line uvicorn's lifespan failure would otherwise bury under a traceback.
+        app.state.startup_failure = f"graphnode-api: {failure}"
+        print(app.state.startup_failure, file=sys.stderr, flush=True)
+        raise
     # One pooled client for every outgoing call (connection reuse, one place for limits).
     app.state.http_client = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.llm_timeout_seconds),
@@ -92,14 +144,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
-    broker = app.state.broker
-    # In-process broker: jobs run here, on this app's database. A real broker's workers
-    # open their own (app/worker/main.py).
-    broker.state.session_factory = app.state.session_factory
-    if isinstance(broker, InMemoryBroker):
-        setattr(broker.state, IN_PROCESS_JOBS, set())
-    await broker.startup()
-    app.state.job_queue = TaskiqJobQueue(broker, settings)
+    app.state.job_queue = OutboxRelay(
+        TaskiqJobQueue(broker, settings),
+        app.state.session_factory,
+        interval_seconds=settings.outbox_relay_interval_seconds,
+    )
+    # Its first pass sends what an earlier process committed but never sent.
+    app.state.job_queue.start()
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -109,6 +160,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.job_queue.stop()
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.
             await drain_in_process_jobs(getattr(broker.state, IN_PROCESS_JOBS), JOB_DRAIN_SECONDS)
@@ -187,7 +239,10 @@ def _app_from_environment() -> FastAPI:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        sys.exit(f"graphnode-api: {exc}")  # one clear line, no traceback
+        # One clear line, no traceback; uvicorn's start-up failure status, so that its
+        # supervisor (WEB_CONCURRENCY > 1) does not start the failing child again.
+        print(f"graphnode-api: {exc}", file=sys.stderr, flush=True)
+        sys.exit(STARTUP_FAILURE_EXIT_CODE)
     application = create_app(settings)
     # Objects built so far live as long as the process: keep them out of full collections,
     # which otherwise set the p99 latency.

@@ -162,7 +162,10 @@ class Job(Base):
     """A unit of background work, owned by a user; the worker's source of truth."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_owner_created", "owner_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        Index("ix_jobs_unsent", "sent_at", "status", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     owner_id: Mapped[str] = mapped_column(String(OWNER_LENGTH))
@@ -176,3 +179,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Transactional outbox: the message labels (request context, trace) stored with the job,
+    # and when the broker accepted its message; NULL means the relay still has to send it.
+    labels: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

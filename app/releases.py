@@ -14,11 +14,13 @@ REQUIRED = ("SENTRY_AUTH_TOKEN", "SENTRY_ORG", "SENTRY_PROJECT")
 
 
 def sentry_cli() -> str | None:
-    """The sentry-cli installed with the `release` extra (next to this Python), or on PATH."""
+    """sentry-cli from PATH, else the one installed with the `release` extra next to this
+    Python (a virtualenv used without activating it)."""
+    found = shutil.which("sentry-cli")
+    if found is not None:
+        return found
     beside = Path(sys.executable).with_name("sentry-cli")
-    if beside.exists():
-        return str(beside)
-    return shutil.which("sentry-cli")
+    return str(beside) if beside.exists() else None
 
 
 def release_steps(release: str, environment: str) -> list[list[str]]:

@@ -28,13 +28,27 @@ SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Awaitable[AsyncClient]]
 
 
+# The drivers the app accepts for each service (app/core/config.py), by test variable.
+SERVICE_SCHEMES = {
+    "TEST_DATABASE_URL": ("postgresql+asyncpg://",),
+    "TEST_REDIS_URL": ("redis://", "rediss://"),
+    "TEST_AMQP_URL": ("amqp://", "amqps://"),
+}
+
+
 def service_url(variable: str) -> str:
-    """The URL of a real service for an integration test; skip (fail in CI) without it."""
+    """The URL of a real service for an integration test; skip (fail in CI) without it.
+
+    A URL with another driver fails the test in one line, as the app refuses it at start-up.
+    """
     value = os.environ.get(variable)
     if not value:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{variable} is not set: CI must run the tests against real services")
         pytest.skip(f"{variable} is not set (export it to run tests against the real service)")
+    schemes = SERVICE_SCHEMES.get(variable, ())
+    if schemes and not value.startswith(schemes):
+        pytest.fail(f"{variable} must start with {' or '.join(schemes)}", pytrace=False)
     return value
 
 

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import redis
 
 from app.core.config import Settings
@@ -45,9 +48,10 @@ def test_web_entry_serves_healthz(tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = procfile()["web"].replace("0.0.0.0", "127.0.0.1")
+    command = procfile()["web"]
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "WEB_HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'web.db'}",
@@ -79,6 +83,128 @@ def test_web_entry_serves_healthz(tmp_path: Path) -> None:
     # uvicorn shuts down gracefully, then re-raises the signal as its exit status.
     assert process.returncode in (0, -signal.SIGTERM)
     assert '"event":"app.stopped"' in output
+
+
+def make_dry_run(target: str) -> str:
+    result = subprocess.run(
+        ["make", "-n", target], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    return result.stdout
+
+
+def test_make_start_serves_the_api_on_the_port_of_make_run() -> None:
+    assert "--port 8000" in make_dry_run("run")
+    assert "--port 8000" in make_dry_run("start")
+
+
+@pytest.fixture
+def fresh_checkout(tmp_path: Path) -> Path:
+    """This working tree as a clone would have it (no .env, no database), sharing .venv.
+
+    The virtualenv is the one running these tests, linked rather than rebuilt; the copy's
+    pyproject.toml is dated before its install stamp so make sees it up to date.
+    """
+    venv = Path(sys.prefix)
+    stamp = venv / ".installed-stamp"
+    if not stamp.exists():
+        pytest.skip("the suite does not run from the Makefile's virtualenv")
+    checkout = tmp_path / "checkout"
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = checkout / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (checkout / ".venv").symlink_to(venv, target_is_directory=True)
+    # A second older than the stamp (float times can round past it).
+    installed = stamp.stat().st_mtime_ns - 1_000_000_000
+    os.utime(checkout / "pyproject.toml", ns=(installed, installed))
+    return checkout
+
+
+def test_make_start_runs_the_api_and_the_worker_and_stops_on_ctrl_c(
+    fresh_checkout: Path,
+) -> None:
+    broker_url = service_url("TEST_REDIS_URL")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_APP_SETTINGS)}
+    env.update(
+        # Nothing of the virtualenv on PATH: `make start` must put it there.
+        PATH="/usr/local/bin:/usr/bin:/bin",
+        BROKER_URL=broker_url,
+        BROKER_QUEUE=f"graphnode-test-{uuid.uuid4().hex[:12]}",
+        LOG_FORMAT="json",
+    )
+    log = fresh_checkout / "start.log"
+    process = subprocess.Popen(
+        ["make", "start", f"PORT={port}"],
+        cwd=fresh_checkout,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        response = wait_for_http(f"http://127.0.0.1:{port}/healthz", process, log)
+        wait_for_text(log, "Listening started.", process)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # already gone: the output says why
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+        process.wait(timeout=60)
+    output = log.read_text()
+
+    assert response.status_code == 200
+    assert response.json()["version"].startswith("graphnode-api@")
+    assert "not found" not in output
+    worker_lines = [line for line in output.splitlines() if "worker.1" in line]
+    assert any("Listening started." in line for line in worker_lines)
+    # Both stopped cleanly: the API ran its shutdown, the worker closed its broker.
+    assert '"event":"app.stopped"' in output
+    assert any("Shutting down the broker." in line for line in worker_lines)
+    assert "Traceback" not in output
+    assert_group_gone(process.pid)
+
+
+_APP_SETTINGS = ("SENTRY_", "BROKER_", "DATABASE_", "ENVIRONMENT", "JWT_", "PORT", "WEB_")
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.TransportError:
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"{url} never answered: {log.read_text()[-3000:]}"
+            time.sleep(0.2)
+
+
+def wait_for_text(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no {text!r}: {log.read_text()[-3000:]}"
+        time.sleep(0.2)
+
+
+def assert_group_gone(pgid: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, "processes of `make start` outlived it"
+        time.sleep(0.1)
 
 
 def test_web_process_writes_only_json_lines(tmp_path: Path, sentry_ingest: SentryIngest) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -136,3 +137,69 @@ def test_a_failing_sentry_api_stops_the_release_with_an_error(
     assert result.returncode == 1
     assert "deploys new" in result.stderr
     assert "sntrys_release_token" not in result.stderr + result.stdout
+
+
+FAKE_SENTRY_CLI = """#!/bin/sh
+# Records each call's arguments (one line per call) and the organisation it was given.
+echo "$SENTRY_ORG $*" >> "$FAKE_SENTRY_CLI_LOG"
+"""
+
+
+@pytest.fixture
+def checkout_without_venv(tmp_path: Path) -> Path:
+    """The package's code and the script, as a CI job or an image has them: no .venv, no .git."""
+    checkout = tmp_path / "image"
+    shutil.copytree(ROOT / "app", checkout / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "scripts", checkout / "scripts")
+    return checkout
+
+
+@pytest.mark.parametrize("python", ["python3 on PATH", "PYTHON"])
+def test_release_script_runs_with_any_python_and_no_runtime_settings(
+    tmp_path: Path, checkout_without_venv: Path, python: str
+) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "sentry-cli").write_text(FAKE_SENTRY_CLI)
+    (fake_bin / "sentry-cli").chmod(0o755)
+    calls = tmp_path / "calls.log"
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SENTRY_", "APP_", "JWT_", "DATABASE_", "BROKER_", "PYTHON"))
+    }
+    env = {
+        **base,
+        "SENTRY_AUTH_TOKEN": "sntrys_release_token",
+        "SENTRY_ORG": "acme",
+        "SENTRY_PROJECT": "graphnode-api",
+        "FAKE_SENTRY_CLI_LOG": str(calls),
+        # A production job without JWT_SECRET: building the app's settings would refuse.
+        "ENVIRONMENT": "production",
+        "GIT_SHA": "0123456789abcdef",
+    }
+    if python == "PYTHON":
+        env["PYTHON"] = sys.executable
+        env["PATH"] = f"{fake_bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    else:
+        env["PATH"] = os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), "/bin"])
+
+    result = subprocess.run(
+        ["bash", str(checkout_without_venv / "scripts" / "release.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    release = f"graphnode-api@{package_version()}+0123456789ab"
+    assert result.stdout.strip() == release
+    assert calls.read_text().splitlines() == [
+        f"acme releases new {release}",
+        f"acme releases set-commits {release} --auto --ignore-missing",
+        f"acme releases finalize {release}",
+        f"acme deploys new --release {release} -e production",
+    ]

@@ -43,8 +43,9 @@ def _split_csv(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
-    """Every field is documented in `.env.example`; the variable is the upper-case name."""
+class ReleaseSettings(BaseSettings):
+    """What naming the release needs, and all the release command reads: no runtime
+    setting (secrets included) is read or checked to register a release."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -55,6 +56,22 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     app_version: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$")
+
+    @field_validator("app_version", mode="before")
+    @classmethod
+    def _blank_version_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def release(self) -> str:
+        """The release name shared by the SDK, the release command and /healthz."""
+        return release_name(self.app_version)
+
+
+class Settings(ReleaseSettings):
+    """Every field is documented in `.env.example`; the variable is the upper-case name."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: LogFormat | None = None
@@ -67,8 +84,10 @@ class Settings(BaseSettings):
     broker_url: str = "memory://"
     broker_queue: str = Field(default="graphnode-jobs", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     broker_redelivery_seconds: int = Field(default=600, ge=1, le=86_400)
+    broker_dead_letter_queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,100}$")
     job_max_attempts: int = Field(default=3, ge=1, le=20)
     job_retry_base_seconds: float = Field(default=1.0, ge=0, le=300)
+    outbox_relay_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     sentry_dsn: str | None = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -110,7 +129,7 @@ class Settings(BaseSettings):
         return _split_csv(value)
 
     @field_validator(
-        "app_version",
+        "broker_dead_letter_queue",
         "sentry_dsn",
         "sentry_spotlight",
         "llm_base_url",
@@ -216,11 +235,6 @@ class Settings(BaseSettings):
         return parse_many(self.rate_limit_ai)[0]
 
     @property
-    def release(self) -> str:
-        """The release name shared by the SDK, the release command and /healthz."""
-        return release_name(self.app_version)
-
-    @property
     def spotlight(self) -> bool | str:
         """`SENTRY_SPOTLIGHT`: off, on (default local sidecar URL) or an explicit URL."""
         value = (self.sentry_spotlight or "").strip()
@@ -235,6 +249,14 @@ def load_settings(**overrides: object) -> Settings:
     """Build settings from the environment, raising SettingsError with one clear line."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]  # overrides are validated here
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def load_release_settings() -> ReleaseSettings:
+    """The release command's settings (ENVIRONMENT, APP_VERSION), raising SettingsError."""
+    try:
+        return ReleaseSettings()
     except ValidationError as exc:
         raise SettingsError(_describe(exc)) from None
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import sentry_sdk
 import structlog
+from sentry_sdk.integrations import DidNotEnable, Integration
 from sentry_sdk.integrations.argv import ArgvIntegration
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
@@ -142,6 +143,17 @@ def scrub_event(event: Event, hint: Hint) -> Event:
     return event
 
 
+def _aiohttp_client_integration() -> list[Integration]:
+    """aiohttp's, when it is installed: the SQS broker's aiobotocore makes every SQS call
+    with aiohttp, so each becomes an `http.client` span (sentry-sdk's boto3 integration
+    patches only botocore's synchronous client)."""
+    try:
+        from sentry_sdk.integrations.aiohttp import AioHttpIntegration
+    except DidNotEnable:
+        return []
+    return [AioHttpIntegration()]
+
+
 def init_sentry(settings: Settings, *, component: Component) -> bool:
     """Start the SDK if a DSN or Spotlight is configured; return whether it is on."""
     spotlight = settings.spotlight
@@ -193,6 +205,7 @@ def init_sentry(settings: Settings, *, component: Component) -> bool:
             HttpxIntegration(),
             SqlalchemyIntegration(),
             RedisIntegration(),
+            *_aiohttp_client_integration(),
         ],
         # Release health for a server means one session per request, aggregated and sent
         # every minute: work on every request for a chart we do not use (errors carry the

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Job
@@ -33,3 +34,28 @@ class JobRepository:
         """The job, locked against a concurrent delivery of the same message (PostgreSQL)."""
         result = await self.session.execute(select(Job).where(Job.id == job_id).with_for_update())
         return result.scalar_one_or_none()
+
+    async def unsent(self, *, limit: int) -> list[Job]:
+        """Queued jobs whose message the broker has not accepted yet, oldest first."""
+        result = await self.session.execute(
+            select(Job)
+            .where(Job.sent_at.is_(None), Job.status == "queued")
+            .order_by(Job.created_at)
+            .limit(limit)
+        )
+        return list(result.scalars())
+
+    async def count_unsent(self) -> int:
+        result = await self.session.execute(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.sent_at.is_(None), Job.status == "queued")
+        )
+        return int(result.scalar_one())
+
+    async def mark_sent(self, job_id: uuid.UUID, at: datetime) -> None:
+        """Record the broker's acceptance; only this column, so a worker already running
+        the job (in-process broker) is not overwritten."""
+        await self.session.execute(
+            update(Job).where(Job.id == job_id, Job.sent_at.is_(None)).values(sent_at=at)
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Literal
 
 import structlog
@@ -30,6 +31,10 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok"]
     checks: dict[str, Literal["ok", "unavailable"]]
+    jobs_waiting: int | None = Field(
+        description="Jobs stored but not yet accepted by the broker (the outbox relay sends "
+        "them); null when the database cannot say."
+    )
 
 
 @router.get(
@@ -61,6 +66,12 @@ async def readyz(request: Request) -> Readiness:
         except Exception as exc:  # any failure means "not ready", never a 500
             log.warning("readiness.check_failed", check=name, error_type=type(exc).__name__)
             checks[name] = "unavailable"
+    jobs_waiting = None
+    if checks["database"] == "ok":
+        with contextlib.suppress(TimeoutError):
+            jobs_waiting = await asyncio.wait_for(
+                request.app.state.job_queue.waiting(), READINESS_TIMEOUT_SECONDS
+            )
     if "unavailable" in checks.values():
         # Probes repeat every few seconds: the warning above is the signal, not an event.
         raise ServiceUnavailable(
@@ -68,5 +79,6 @@ async def readyz(request: Request) -> Readiness:
             retry_after=_RETRY_AFTER_SECONDS,
             report=False,
             checks=checks,
+            jobs_waiting=jobs_waiting,
         )
-    return Readiness(status="ok", checks=checks)
+    return Readiness(status="ok", checks=checks, jobs_waiting=jobs_waiting)

@@ -1,8 +1,9 @@
-"""Jobs: submitted over HTTP, stored first, then sent to the worker; run by the worker."""
+"""Jobs: submitted over HTTP, accepted when stored (outbox), sent to the worker; run there."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,14 @@ class JobFinishedElsewhere(Exception):
     """Another delivery of the same message finished the job first."""
 
 
+class JobDeadLettered(Exception):
+    """The broker gave up on the job's message: its workers kept dying on it."""
+
+
 class JobQueue(Protocol):
-    async def enqueue(self, job: Job) -> None: ...
+    def prepare(self, job: Job) -> Callable[[], Awaitable[None]]:
+        """Stamp the job with its message labels; returns its send, to run after commit."""
+        ...
 
 
 def job_problem(
@@ -49,10 +56,9 @@ class JobService:
     async def submit(
         self, session: AsyncSession, *, owner_id: str, kind: str, text: str, queue: JobQueue
     ) -> Job:
-        """Store the job; send it once the unit of work has committed.
-
-        If sending fails the job is marked failed (never silently lost) and the client
-        gets a 503 problem.
+        """Store the job: it is accepted once the unit of work commits (transactional
+        outbox). It is sent right after the commit; if the broker does not take it, the
+        outbox relay sends it later, in the trace of this request all the same.
         """
         context = current()
         job = Job(
@@ -65,31 +71,8 @@ class JobService:
             correlation_id=context.correlation_id if context else None,
             created_at=utcnow(),
         )
+        send = queue.prepare(job)
         await JobRepository.from_session(session).add(job)
-
-        async def send() -> None:
-            try:
-                await queue.enqueue(job)
-            except Exception as error:
-                unavailable = ServiceUnavailable(
-                    "The job queue is unavailable; the job was not started. Retry later.",
-                    retry_after=_SEND_RETRY_AFTER_SECONDS,
-                    job_id=str(job.id),
-                )
-                job.status = FAILED
-                job.finished_at = utcnow()
-                job.problem = job_problem(
-                    job,
-                    type_=unavailable.problem_type.uri,
-                    title=unavailable.problem_type.title,
-                    status=unavailable.status_code,
-                    detail=unavailable.detail,
-                )
-                # The unit of work has committed already: record the failure in its own
-                # transaction, then answer the client.
-                await session.commit()
-                raise unavailable from error
-
         after_commit(session, send)
         return job
 
@@ -98,6 +81,11 @@ class JobService:
         if job is None:
             raise NotFound("There is no job with this id.")
         return job
+
+    async def unfinished(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
+        """The job, unless it is unknown or finished (for a worker, not a user)."""
+        job = await JobRepository.from_session(session).get_for_update(job_id)
+        return None if job is None or job.status in FINISHED else job
 
     async def start(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
         """Mark the job running and count the attempt; None if there is nothing to do.

@@ -34,8 +34,8 @@ from app.core.tracking import error_tracking
 from app.errors.exceptions import AppError, InternalError, ServiceUnavailable
 from app.models import Job
 from app.services.extraction import graph_extraction_service
-from app.services.jobs import JobFinishedElsewhere, job_problem, job_service
-from app.worker.labels import JobLabels, now_ms
+from app.services.jobs import JobDeadLettered, JobFinishedElsewhere, job_problem, job_service
+from app.worker.labels import JobLabels, is_dead_letter, now_ms
 
 TASK_OP = "queue.task.taskiq"
 # What an unexpected job failure's event says produced it.
@@ -152,6 +152,10 @@ async def run_job(context: Context, job_id: str) -> str:
         job_scope(context, parsed, settings, system, job_id=str(job_uuid)) as (transaction, span),
         _tracked(in_process),
     ):
+        if is_dead_letter(context.message.labels, settings):
+            outcome = await _dead_letter(job_uuid, sessions, settings)
+            transaction.set_status("internal_error" if outcome == "failed" else "ok")
+            return outcome
         try:
             outcome = await _attempts(job_uuid, sessions, settings, span)
         except asyncio.CancelledError:
@@ -283,6 +287,57 @@ async def _attempts(
             return "failed"
         log.info("job.succeeded", attempt=job.attempts, **summary.as_dict())
         return "succeeded"
+
+
+async def _dead_letter(
+    job_id: uuid.UUID, sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> str:
+    """A message SQS moved to the dead-letter queue (its redrive policy's receive count was
+    used up by workers that died on it) becomes a failed job, reported once; acknowledging
+    it takes it out of the dead-letter queue."""
+
+    async def find() -> Job | None:
+        async with sessions() as session:
+            job = await job_service.unfinished(session, job_id=job_id)
+            await session.commit()
+            return job
+
+    job = await _retrying(find, settings, step="dead-letter")
+    if job is None:
+        log.info("job.skipped", reason="unknown or already finished")
+        return "skipped"
+    set_user_id(job.owner_id)
+    error = JobDeadLettered(
+        f"job {job.id} stopped its worker {job.attempts} times; the broker dead-lettered it"
+    )
+    event_id = error_tracking.capture_exception(
+        error, context={"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts}
+    )
+    problem = job_problem(
+        job,
+        type_=InternalError.problem_type.uri,
+        title=InternalError.problem_type.title,
+        status=InternalError.problem_type.status or 500,
+        detail=(
+            f"The job stopped its worker {job.attempts} times without finishing; its message "
+            "was moved to the dead-letter queue. It has been reported."
+        ),
+        event_id=event_id,
+    )
+
+    async def record() -> None:
+        async with sessions() as session:
+            await job_service.fail(session, job_id=job.id, problem=problem)
+            await session.commit()
+
+    await _retrying(record, settings, step="record-failure")
+    error_log.error(
+        "job.dead_lettered",
+        queue=settings.broker_dead_letter_queue,
+        attempts=job.attempts,
+        sentry_event_id=event_id,
+    )
+    return "failed"
 
 
 async def _fail(

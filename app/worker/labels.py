@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.config import Settings
 from app.core.context import valid_correlation_id
 from app.core.security import valid_user_id
 from app.core.trace_context import sentry_trace_from_traceparent
@@ -18,9 +19,23 @@ ENQUEUED_AT_MS = "enqueued_at_ms"
 SENTRY_TRACE = "sentry-trace"
 BAGGAGE = "baggage"
 TRACEPARENT = "traceparent"  # W3C Trace Context, for consumers that speak only that
+# taskiq-aio-sqs's label for the queue a message was received from (taskiq_aio_sqs.
+# message_metadata.SQS_QUEUE_URL_LABEL; the package is optional, so not imported here).
+SQS_QUEUE_URL_LABEL = "sqs_queue_url"
 
 _MAX_TRACE_HEADER_LENGTH = 8192
 _MAX_TIMESTAMP_MS = 2**53  # beyond any real clock, and where floats stop being exact
+
+
+def is_dead_letter(labels: dict[str, Any], settings: Settings) -> bool:
+    """Whether an SQS message was received from the dead-letter queue (the label is the
+    broker's own, set on receipt over anything the producer sent)."""
+    queue_url = labels.get(SQS_QUEUE_URL_LABEL)
+    return (
+        settings.broker_dead_letter_queue is not None
+        and isinstance(queue_url, str)
+        and queue_url.rstrip("/").rsplit("/", 1)[-1] == settings.broker_dead_letter_queue
+    )
 
 
 def now_ms() -> int:

@@ -3,7 +3,10 @@ side), and is received in that context (consumer side)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sentry_sdk
+from sentry_sdk.tracing import Span
 from taskiq import TaskiqMessage, TaskiqMiddleware
 
 from app.core.context import RequestContext, bind_for_task, current, new_correlation_id
@@ -13,7 +16,35 @@ from app.worker import labels
 PUBLISH_OP = "queue.publish"
 
 
+def producer_labels(span: Span | None = None) -> dict[str, Any]:
+    """The current request's context, the time, and the trace headers of `span` (the
+    message's `queue.publish` span; else the current trace), so the worker's transaction
+    continues that trace as the span's child."""
+    produced: dict[str, Any] = {}
+    context = current()
+    if context is not None:
+        produced[labels.CORRELATION_ID] = context.correlation_id
+        if context.user_id is not None:
+            produced[labels.USER_ID] = context.user_id
+    produced[labels.ENQUEUED_AT_MS] = labels.now_ms()
+    if sentry_sdk.get_client().is_active():
+        headers = dict(span.iter_headers()) if span is not None else {}
+        if not headers:  # no transaction: the scope's trace still links errors
+            headers = {
+                labels.SENTRY_TRACE: sentry_sdk.get_traceparent() or "",
+                labels.BAGGAGE: sentry_sdk.get_baggage() or "",
+            }
+        produced.update({name: value for name, value in headers.items() if value})
+        w3c = traceparent_from_sentry_trace(produced.get(labels.SENTRY_TRACE, ""))
+        if w3c is not None:
+            produced[labels.TRACEPARENT] = w3c
+    return produced
+
+
 class ContextPropagationMiddleware(TaskiqMiddleware):
+    """Fills the labels a message does not carry yet; those stored with a job (the outbox)
+    were taken when it was submitted and are kept."""
+
     def pre_execute(self, message: TaskiqMessage) -> TaskiqMessage:
         """Bind the message's context before taskiq logs `Executing task …`, so its lines
         carry the job's ids like ours. Each delivery runs in an asyncio task of its own,
@@ -31,27 +62,13 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
         return message
 
     def pre_send(self, message: TaskiqMessage) -> TaskiqMessage:
-        context = current()
-        if context is not None:
-            message.labels[labels.CORRELATION_ID] = context.correlation_id
-            if context.user_id is not None:
-                message.labels[labels.USER_ID] = context.user_id
-        message.labels[labels.ENQUEUED_AT_MS] = labels.now_ms()
-        if sentry_sdk.get_client().is_active():
-            # Taken inside the `queue.publish` span: the worker's transaction becomes its child.
-            traceparent = sentry_sdk.get_traceparent()
-            baggage = sentry_sdk.get_baggage()
-            if traceparent:
-                message.labels[labels.SENTRY_TRACE] = traceparent
-                w3c = traceparent_from_sentry_trace(traceparent)
-                if w3c is not None:
-                    message.labels[labels.TRACEPARENT] = w3c
-            if baggage:
-                message.labels[labels.BAGGAGE] = baggage
-            span = sentry_sdk.get_current_span()
-            # Only for a span that is sent: the size costs a second serialisation.
-            if span is not None and span.op == PUBLISH_OP and span.sampled:
-                span.set_data("messaging.message.id", message.task_id)
-                body = self.broker.formatter.dumps(message).message
-                span.set_data("messaging.message.body.size", len(body))
+        span = sentry_sdk.get_current_span() if sentry_sdk.get_client().is_active() else None
+        # Taken inside the `queue.publish` span: the worker's transaction becomes its child.
+        for name, value in producer_labels(span).items():
+            message.labels.setdefault(name, value)
+        # Only for a span that is sent: the size costs a second serialisation.
+        if span is not None and span.op == PUBLISH_OP and span.sampled:
+            span.set_data("messaging.message.id", message.task_id)
+            body = self.broker.formatter.dumps(message).message
+            span.set_data("messaging.message.body.size", len(body))
         return message

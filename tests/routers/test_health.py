@@ -24,7 +24,11 @@ async def test_readyz_is_ok_when_the_database_answers(client: AsyncClient) -> No
     response = await client.get("/readyz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "broker": "ok"},
+        "jobs_waiting": 0,
+    }
 
 
 async def test_readyz_is_a_503_problem_when_the_database_is_unreachable(
@@ -95,7 +99,19 @@ class TcpProxy:
         self._server.close()
         for writer in self._writers:
             writer.close()
+        self._writers.clear()
         await self._server.wait_closed()
+
+    async def resume(self) -> None:
+        """Accept connections again, on the same port: the broker is back."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    def url(self, target: str) -> str:
+        """`target` with its host and port replaced by this proxy's."""
+        parts = urlsplit(target)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@" if credentials else ""
+        return parts._replace(netloc=f"{netloc}127.0.0.1:{self.port}").geturl()
 
 
 async def test_readyz_is_a_503_problem_when_the_broker_goes_away(

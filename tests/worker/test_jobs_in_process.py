@@ -32,6 +32,15 @@ DOCUMENT = (
 )
 
 
+async def wait_for_log(logs: LogReader, event: str, *, seconds: float = 15) -> Any:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not (found := logs.events(event)):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"no {event!r} in the log")
+        await asyncio.sleep(0.05)
+    return found[-1]
+
+
 async def wait_for_job(
     client: AsyncClient, location: str, headers: dict[str, str], *, seconds: float = 15
 ) -> Any:
@@ -141,26 +150,36 @@ async def test_job_input_is_validated(client_factory: ClientFactory) -> None:
         assert response.status_code == status, body
 
 
-async def test_a_job_that_cannot_be_sent_is_failed_and_answered_503(
-    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch
+async def test_a_job_the_broker_refuses_is_accepted_and_sent_by_the_relay_later(
+    client_factory: ClientFactory, monkeypatch: pytest.MonkeyPatch, logs: LogReader
 ) -> None:
-    client = await client_factory()
+    client = await client_factory(outbox_relay_interval_seconds=0.2)
+    original_send = TaskiqJobQueue.send
 
     async def broker_down(self: TaskiqJobQueue, job: Any) -> None:
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr(TaskiqJobQueue, "enqueue", broker_down)
+    monkeypatch.setattr(TaskiqJobQueue, "send", broker_down)
     response = await client.post(
         "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
     )
 
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "10"
-    problem = response.json()
-    job = (await client.get(f"/v1/ai/jobs/{problem['job_id']}", headers=ALICE)).json()
-    assert job["status"] == "failed"
-    assert job["problem"]["type"] == "/problems/service-unavailable"
-    assert job["problem"]["status"] == 503
+    assert response.status_code == 202
+    location = response.headers["location"]
+    (deferred,) = logs.events("job.send_deferred")
+    assert deferred["jobs_waiting"] == 1
+    waiting = await wait_for_log(logs, "outbox.waiting")  # a relay pass found it still down
+    assert waiting["jobs_waiting"] == 1
+    assert (await client.get(location, headers=ALICE)).json()["status"] == "queued"
+    assert (await client.get("/readyz")).json()["jobs_waiting"] == 1
+
+    monkeypatch.setattr(TaskiqJobQueue, "send", original_send)  # the broker is back
+    job = await wait_for_job(client, location, ALICE)
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1
+    assert (await client.get("/readyz")).json()["jobs_waiting"] == 0
+    assert logs.events("outbox.relayed")[-1]["count"] == 1
 
 
 async def test_with_sentry_off_a_job_builds_no_transaction_or_span(

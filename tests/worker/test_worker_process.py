@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,10 +23,11 @@ import pytest
 import sentry_sdk
 from httpx import AsyncClient
 
-from tests.conftest import ClientFactory, service_url
+from tests.conftest import ClientFactory, LogReader, service_url
 from tests.core.test_sentry import sentry_on
 from tests.local_http import SentryIngest
 from tests.routers.test_graph_observability import AS_DEVELOPMENT
+from tests.routers.test_health import TcpProxy
 from tests.worker.test_jobs_in_process import ALICE, DOCUMENT, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +68,49 @@ class Worker:
                 self.process.wait()
 
 
-@pytest.fixture(params=["redis", "amqp"])
-def broker_url(request: pytest.FixtureRequest) -> str:
+# moto's server accepts any credentials; aiobotocore needs some to sign its requests.
+AWS_TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+SQS_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> Iterator[str]:
+    """A local SQS (moto's server mode) on a free loopback port, for the whole run."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def create_sqs_queue(endpoint: str, name: str, visibility_timeout: str) -> None:
+    import boto3
+
+    client = boto3.client(
+        "sqs",
+        endpoint_url=endpoint,
+        region_name=SQS_REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_queue(QueueName=name, Attributes={"VisibilityTimeout": visibility_timeout})
+
+
+@pytest.fixture(params=["redis", "amqp", "sqs"])
+def broker_url(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "sqs":
+        for name, value in AWS_TEST_CREDENTIALS.items():
+            monkeypatch.setenv(name, value)  # the API here and the workers it starts
+        endpoint: str = request.getfixturevalue("sqs_endpoint")
+        return f"sqs://{SQS_REGION}?endpoint_url={endpoint}"
     variable = {"redis": "TEST_REDIS_URL", "amqp": "TEST_AMQP_URL"}[request.param]
     return service_url(variable)
 
@@ -75,10 +118,14 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def environment(tmp_path: Path, broker_url: str, sentry_ingest: SentryIngest) -> dict[str, str]:
     """Settings shared by the API (in this process) and the worker processes."""
+    queue = f"graphnode-test-{uuid.uuid4().hex[:12]}"
+    if broker_url.startswith("sqs://"):
+        # SQS queues are provisioned, not created by the app (docs/worker.md).
+        create_sqs_queue(broker_url.partition("endpoint_url=")[2], queue, "2")
     return {
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
         "BROKER_URL": broker_url,
-        "BROKER_QUEUE": f"graphnode-test-{uuid.uuid4().hex[:12]}",
+        "BROKER_QUEUE": queue,
         "BROKER_REDELIVERY_SECONDS": "2",
         "SENTRY_DSN": sentry_ingest.dsn,
         "SENTRY_TRACES_SAMPLE_RATE": "1.0",
@@ -88,37 +135,46 @@ def environment(tmp_path: Path, broker_url: str, sentry_ingest: SentryIngest) ->
     }
 
 
+def launch_worker(
+    tmp_path: Path, environment: dict[str, str], name: str, hook: str | None, delay: float
+) -> Worker:
+    """`python -m app.worker` (taskiq's worker: one child, which its manager restarts if it
+    dies) on `environment`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BROKER_"))}
+    env.update(environment)
+    env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), str(ROOT)] if hook else [str(ROOT)])
+    if hook:
+        env["GRAPHNODE_TEST_WORKER_HOOK"] = hook
+        env["GRAPHNODE_TEST_WORKER_DELAY"] = str(delay)
+    log = tmp_path / f"{name}.log"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.worker",  # taskiq's worker, our logging in the supervisor too
+            "--workers",
+            "1",
+            "--wait-tasks-timeout",
+            "10",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so kill() reaches the children
+    )
+    worker = Worker(process, log)
+    worker.wait_for("Listening started.")
+    return worker
+
+
 @pytest.fixture
 def start_worker(tmp_path: Path, environment: dict[str, str]) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
     def start(hook: str | None = None, delay: float = 30) -> Worker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTRY_", "BROKER_"))}
-        env.update(environment)
-        env["PYTHONPATH"] = os.pathsep.join([str(HOOKS), str(ROOT)] if hook else [str(ROOT)])
-        if hook:
-            env["GRAPHNODE_TEST_WORKER_HOOK"] = hook
-            env["GRAPHNODE_TEST_WORKER_DELAY"] = str(delay)
-        log = tmp_path / f"worker-{len(workers)}.log"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.worker",  # taskiq's worker, our logging in the supervisor too
-                "--workers",
-                "1",
-                "--wait-tasks-timeout",
-                "10",
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so kill() reaches the children
-        )
-        worker = Worker(process, log)
+        worker = launch_worker(tmp_path, environment, f"worker-{len(workers)}", hook, delay)
         workers.append(worker)
-        worker.wait_for("Listening started.")
         return worker
 
     yield start
@@ -175,13 +231,18 @@ async def test_job_runs_in_the_worker_with_the_requests_context_and_trace(
     assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
     assert task["transaction_info"]["source"] == "task"
     (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
-    system = "redis" if environment["BROKER_URL"].startswith("redis") else "rabbitmq"
+    scheme = environment["BROKER_URL"].partition(":")[0]
+    system = {"redis": "redis", "amqp": "rabbitmq", "sqs": "aws_sqs"}[scheme]
     assert process["data"]["messaging.system"] == system
     assert process["data"]["messaging.destination.name"] == environment["BROKER_QUEUE"]
     assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]
     assert process["data"]["messaging.message.retry.count"] == 0
     assert process["data"]["messaging.message.receive.latency"] >= 0
     assert process["data"]["messaging.message.body.size"] > 0
+    if system == "aws_sqs":  # the SQS call itself, inside the publish span
+        (send,) = [span for span in http["spans"] if span["op"] == "http.client"]
+        assert send["parent_span_id"] == publish["span_id"]
+        assert send["data"]["url"].startswith(environment["BROKER_URL"].partition("=")[2])
 
 
 async def test_a_job_that_always_fails_is_one_event_and_a_failed_job(
@@ -289,6 +350,133 @@ async def test_a_job_longer_than_the_redelivery_delay_stays_with_its_worker(
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
     assert not [line for line in idle.lines() if line.get("job_id") == job["id"]]
+
+
+async def test_a_job_submitted_while_the_broker_is_down_runs_once_it_is_back_in_the_trace(
+    client_factory: ClientFactory,
+    environment: dict[str, str],
+    sentry_ingest: SentryIngest,
+    start_worker: Callable[..., Worker],
+    logs: LogReader,
+) -> None:
+    broker_url = environment["BROKER_URL"]
+    sqs_prefix, _, sqs_endpoint = broker_url.partition("?endpoint_url=")
+    proxy = TcpProxy(sqs_endpoint or broker_url)
+    await proxy.start()
+    if sqs_endpoint:
+        proxied = f"{sqs_prefix}?endpoint_url={proxy.url(sqs_endpoint)}"
+    else:
+        proxied = proxy.url(broker_url)
+    client = await client_factory(
+        **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
+        database_url=environment["DATABASE_URL"],
+        broker_url=proxied,  # the API's way to the broker
+        broker_queue=environment["BROKER_QUEUE"],
+        outbox_relay_interval_seconds=0.2,
+    )
+    worker = start_worker()  # reaches the broker directly
+    await proxy.cut()
+
+    response = await client.post(
+        "/v1/ai/jobs",
+        json={"kind": "extract-graph", "text": DOCUMENT},
+        headers={**ALICE, "X-Request-ID": "outbox-outage-01"},
+    )
+
+    assert response.status_code == 202
+    location = response.headers["location"]
+    assert (await client.get(location, headers=ALICE)).json()["status"] == "queued"
+    waiting = (await client.get("/readyz")).json()
+    assert waiting["checks"]["broker"] == "unavailable"
+    assert waiting["jobs_waiting"] == 1
+    (deferred,) = logs.events("job.send_deferred")
+    assert deferred["jobs_waiting"] == 1
+
+    await proxy.resume()
+    job = await wait_for_job(client, location, ALICE, seconds=60)
+    worker.stop()
+    sentry_sdk.flush()
+
+    assert job["status"] == "succeeded"
+    assert job["attempts"] == 1  # sent (and run) once
+    assert (await client.get("/readyz")).json()["jobs_waiting"] == 0
+    audit = [line for line in worker.lines() if line["event"].startswith("audit.")]
+    assert {(line["correlation_id"], line["user_id"]) for line in audit} == {
+        ("outbox-outage-01", "alice")
+    }
+    # Sent by the relay after the request had answered, the job is still in its trace.
+    (http,) = [tx for tx in sentry_ingest.transactions if tx["transaction"] == "/v1/ai/jobs"]
+    (task,) = [
+        tx for tx in sentry_ingest.transactions if tx["transaction"] == "graphnode.extract_graph"
+    ]
+    (publish,) = [span for span in http["spans"] if span["op"] == "queue.publish"]
+    assert task["contexts"]["trace"]["trace_id"] == http["contexts"]["trace"]["trace_id"]
+    assert task["contexts"]["trace"]["parent_span_id"] == publish["span_id"]
+    (process,) = [span for span in task["spans"] if span["op"] == "queue.process"]
+    assert process["data"]["messaging.message.id"] == publish["data"]["messaging.message.id"]
+
+
+async def test_a_job_whose_worker_keeps_dying_is_dead_lettered_and_failed_on_sqs(
+    client_factory: ClientFactory,
+    sentry_ingest: SentryIngest,
+    sqs_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    for name, value in AWS_TEST_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    queue = f"graphnode-test-{uuid.uuid4().hex[:12]}"
+    dead_letters = f"{queue}-dlq"
+    sqs = boto3.client("sqs", endpoint_url=sqs_endpoint, region_name=SQS_REGION)
+    dlq_url = sqs.create_queue(QueueName=dead_letters)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+    redrive = json.dumps(
+        {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "2"}
+    )
+    sqs.create_queue(
+        QueueName=queue, Attributes={"VisibilityTimeout": "2", "RedrivePolicy": redrive}
+    )
+    environment = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
+        "BROKER_URL": f"sqs://{SQS_REGION}?endpoint_url={sqs_endpoint}",
+        "BROKER_QUEUE": queue,
+        "BROKER_DEAD_LETTER_QUEUE": dead_letters,
+        "BROKER_REDELIVERY_SECONDS": "2",
+        "SENTRY_DSN": sentry_ingest.dsn,
+        "LOG_FORMAT": "json",
+        "ENVIRONMENT": "development",
+    }
+    client = await client_factory(
+        **sentry_on(sentry_ingest, **AS_DEVELOPMENT),
+        database_url=environment["DATABASE_URL"],
+        broker_url=environment["BROKER_URL"],
+        broker_queue=queue,
+        broker_dead_letter_queue=dead_letters,
+    )
+    # Every delivery kills the worker's child mid-job; taskiq's manager starts a new one.
+    worker = launch_worker(tmp_path, environment, "dying-worker", "die", 0)
+    try:
+        response = await client.post(
+            "/v1/ai/jobs", json={"kind": "extract-graph", "text": DOCUMENT}, headers=ALICE
+        )
+        job = await wait_for_job(client, response.headers["location"], ALICE, seconds=120)
+    finally:
+        worker.stop()
+    sentry_sdk.flush()
+
+    assert job["status"] == "failed"
+    assert job["attempts"] == 2  # the redrive policy's two receives, each one died
+    problem = job["problem"]
+    assert problem["type"] == "/problems/internal-error"
+    assert "dead-letter queue" in problem["detail"]
+    (dead,) = [line for line in worker.lines() if line["event"] == "job.dead_lettered"]
+    assert dead["queue"] == dead_letters
+    assert dead["correlation_id"] == response.headers["x-request-id"]
+    (event,) = sentry_ingest.events
+    assert event["event_id"] == problem["event_id"]
+    assert event["contexts"]["graphnode"]["attempts"] == 2
 
 
 async def test_every_worker_line_is_json_and_job_lines_carry_the_jobs_ids(
