@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
+from app.routers.idempotency import IdempotencyDep
 from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
 from app.schemas.graph import EdgeCreate, EdgeOut
 from app.services.graph import edge_service
@@ -30,14 +31,22 @@ router = APIRouter(
         "A `source_id` or `target_id` that is not one of your nodes is a 404 problem whose "
         "`errors` point at the member; the same source, target and relation twice is a 409."
     ),
-    responses=problem_responses(404, 409),
+    responses=problem_responses(400, 404, 409, 422),
 )
 async def create_edge(
-    data: EdgeCreate, session: SessionDep, user_id: CurrentUser, response: Response
-) -> EdgeOut:
+    data: EdgeCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    user_id: CurrentUser,
+    response: Response,
+) -> EdgeOut | Response:
+    if idempotency.replay is not None:
+        return idempotency.replay
     edge = await edge_service.create(session, owner_id=user_id, data=data)
     response.headers["Location"] = f"/v1/edges/{edge.id}"
-    return EdgeOut.model_validate(edge)
+    created = EdgeOut.model_validate(edge)
+    await idempotency.record(session, status_code=201, body=created, response=response)
+    return created
 
 
 @router.get(

@@ -13,6 +13,7 @@ from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
 from app.models import Job
 from app.routers.ai import NonBlank, check_text_size, refuse_oversized_bodies
+from app.routers.idempotency import IdempotencyDep
 from app.routers.deps import CurrentUser, SessionDep
 from app.services.jobs import EXTRACT_GRAPH, job_service
 
@@ -59,16 +60,19 @@ class JobOut(BaseModel):
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     summary="Start a job; follow its Location",
-    responses=problem_responses(413, 503),
+    responses=problem_responses(400, 409, 413, 422, 503),
     dependencies=[Depends(refuse_oversized_bodies)],
 )
 async def submit_job(
     data: JobRequest,
     request: Request,
+    idempotency: IdempotencyDep,
     session: SessionDep,
     user_id: CurrentUser,
     response: Response,
-) -> JobOut:
+) -> JobOut | Response:
+    if idempotency.replay is not None:
+        return idempotency.replay
     check_text_size(data.text, request.app.state.settings)
     job = await job_service.submit(
         session,
@@ -78,7 +82,9 @@ async def submit_job(
         queue=request.app.state.job_queue,
     )
     response.headers["Location"] = f"/v1/ai/jobs/{job.id}"
-    return JobOut.of(job)
+    accepted = JobOut.of(job)
+    await idempotency.record(session, status_code=202, body=accepted, response=response)
+    return accepted
 
 
 @router.get(

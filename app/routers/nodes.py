@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
+from app.routers.idempotency import IdempotencyDep
 from app.routers.deps import (
     CurrentUser,
     PageDep,
@@ -54,14 +55,23 @@ def _none_match_hits(header: str, tag: str) -> bool:
     status_code=status.HTTP_201_CREATED,
     response_model=NodeOut,
     summary="Create a node",
+    responses=problem_responses(400, 409, 422),
 )
 async def create_node(
-    data: NodeCreate, session: SessionDep, user_id: CurrentUser, response: Response
-) -> NodeOut:
+    data: NodeCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    user_id: CurrentUser,
+    response: Response,
+) -> NodeOut | Response:
+    if idempotency.replay is not None:
+        return idempotency.replay
     node = await node_service.create(session, owner_id=user_id, data=data)
     response.headers["Location"] = f"/v1/nodes/{node.id}"
     response.headers["ETag"] = etag(node)
-    return NodeOut.model_validate(node)
+    created = NodeOut.model_validate(node)
+    await idempotency.record(session, status_code=201, body=created, response=response)
+    return created
 
 
 @router.get("", response_model=Page[NodeOut], summary="List nodes, newest first")
