@@ -94,8 +94,8 @@ class InvalidIdempotencyKey(
 class JobNotCancellable(
     AppError, slug="job-not-cancellable", status=409, title="Job cannot be cancelled"
 ):
-    """Only a queued job can be cancelled; this one is running or has finished. Its
-    `status` member says which."""
+    """Only a queued job can be cancelled; this one is running or has finished. The
+    `job_status` member says which."""
 
 
 class PreconditionFailed(

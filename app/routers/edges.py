@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
-from app.routers.idempotency import IdempotencyDep
 from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
+from app.routers.idempotency import IdempotencyDep
 from app.schemas.graph import EdgeCreate, EdgeOut
 from app.services.graph import edge_service
 

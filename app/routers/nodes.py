@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from app.core.sentry_http import TracedRoute
 from app.errors.openapi import problem_responses
-from app.routers.idempotency import IdempotencyDep
 from app.routers.deps import (
     CurrentUser,
     PageDep,
     SessionDep,
     reject_repeated_query_parameters,
 )
+from app.routers.idempotency import IdempotencyDep
+from app.routers.pagination import link_next_page, paginated
 from app.schemas.graph import (
     PAGE_DEFAULT,
     PAGE_MAX,
@@ -74,8 +75,15 @@ async def create_node(
     return created
 
 
-@router.get("", response_model=Page[NodeOut], summary="List nodes, newest first")
+@router.get(
+    "",
+    response_model=Page[NodeOut],
+    summary="List nodes, newest first",
+    responses=paginated(),
+)
 async def list_nodes(
+    request: Request,
+    response: Response,
     session: SessionDep,
     user_id: CurrentUser,
     page: PageDep,
@@ -93,6 +101,7 @@ async def list_nodes(
     nodes, next_cursor = await node_service.list_nodes(
         session, owner_id=user_id, page=page, tag=tag, text=q
     )
+    link_next_page(request, response, next_cursor)
     return Page[NodeOut](
         items=[NodeOut.model_validate(node) for node in nodes], next_cursor=next_cursor
     )
@@ -157,10 +166,12 @@ async def delete_node(
     "/{node_id}/edges",
     response_model=Page[EdgeOut],
     summary="List a node's edges, newest first",
-    responses=problem_responses(404),
+    responses={**problem_responses(404), **paginated()},
 )
 async def list_node_edges(
     node_id: uuid.UUID,
+    request: Request,
+    response: Response,
     session: SessionDep,
     user_id: CurrentUser,
     page: PageDep,
@@ -169,6 +180,7 @@ async def list_node_edges(
     edges, next_cursor = await node_service.list_edges(
         session, owner_id=user_id, node_id=node_id, direction=direction, page=page
     )
+    link_next_page(request, response, next_cursor)
     return Page[EdgeOut](
         items=[EdgeOut.model_validate(edge) for edge in edges], next_cursor=next_cursor
     )
