@@ -26,7 +26,7 @@ from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
-from app.routers import ai, edges, health, jobs, nodes, problems
+from app.routers import ai, edges, health, jobs, nodes, problems, tags
 from app.services.analysis import language_identifier
 from app.worker.broker import build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems.router)
     app.include_router(nodes.router)
     app.include_router(edges.router)
+    app.include_router(tags.router)
     app.include_router(jobs.router)
     app.include_router(ai.router)
     return app

@@ -135,6 +135,23 @@ class NodeRepository:
             found.setdefault(node.title.lower(), node)
         return found
 
+    async def tag_counts(
+        self, owner_id: str, *, limit: int, after: str | None = None
+    ) -> list[tuple[str, int]]:
+        """(tag, number of the owner's nodes with it), by tag, after `after`."""
+        statement = (
+            select(NodeTag.tag, func.count(NodeTag.node_id))
+            .join(Node, Node.id == NodeTag.node_id)
+            .where(Node.owner_id == owner_id)
+            .group_by(NodeTag.tag)
+            .order_by(NodeTag.tag)
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(NodeTag.tag > after)
+        result = await self.session.execute(statement)
+        return [(tag, count) for tag, count in result]
+
     async def delete(self, node: Node) -> None:
         # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.
         node_id = node.id

@@ -79,7 +79,10 @@ class IdempotencyService:
             if existing.fingerprint != fingerprint:
                 raise IdempotencyKeyReused(
                     "This Idempotency-Key was used for a different request. "
-                    "Use a new key for a new request."
+                    "Use a new key for a new request.",
+                    errors=[
+                        {"detail": "Used for a different request.", "header": "Idempotency-Key"}
+                    ],
                 )
             if existing.status_code is None:
                 if existing.created_at < now - ABANDONED_AFTER and await repository.take_over(

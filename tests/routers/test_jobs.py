@@ -134,18 +134,18 @@ async def test_a_running_job_cannot_be_cancelled(
 ) -> None:
     from app.services.extraction import GraphExtractionService
 
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
     extract = GraphExtractionService.extract
 
     async def held_extract(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started.set()
         await release.wait()
         return await extract(self, *args, **kwargs)
 
     monkeypatch.setattr(GraphExtractionService, "extract", held_extract)
     client = await client_factory()
     location = (await submit(client)).headers["location"]
-    while (await client.get(location, headers=ALICE)).json()["status"] != "running":
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(started.wait(), 10)
 
     response = await client.delete(location, headers=ALICE)
     release.set()

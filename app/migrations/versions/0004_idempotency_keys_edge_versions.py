@@ -1,4 +1,4 @@
-"""idempotency keys
+"""idempotency keys; edges get a version for If-Match
 
 Revision ID: 0004
 Revises: 0002
@@ -32,9 +32,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.create_index("ix_idempotency_keys_expires_at", ["expires_at"], unique=False)
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.drop_column("version")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_idempotency_keys_expires_at")
 
