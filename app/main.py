@@ -18,6 +18,7 @@ from taskiq import InMemoryBroker
 
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate
+from app.core.jwks import build_signing_keys
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
@@ -75,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
     )
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
+    app.state.signing_keys = build_signing_keys(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
     broker = app.state.broker
