@@ -29,6 +29,7 @@ from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems, tags
 from app.services.analysis import language_identifier
+from app.services.idempotency import PURGE_INTERVAL_SECONDS, purge_expired_keys_forever
 from app.worker.broker import build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.queue import TaskiqJobQueue
@@ -87,6 +88,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setattr(broker.state, IN_PROCESS_JOBS, set())
     await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
+    purging = asyncio.create_task(
+        purge_expired_keys_forever(
+            app.state.session_factory, interval_seconds=PURGE_INTERVAL_SECONDS
+        )
+    )
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -96,6 +102,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        purging.cancel()
+        await asyncio.gather(purging, return_exceptions=True)
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.
             await drain_in_process_jobs(getattr(broker.state, IN_PROCESS_JOBS), JOB_DRAIN_SECONDS)

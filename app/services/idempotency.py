@@ -9,14 +9,17 @@ again; a reservation whose request vanished (a crash) is taken over after a whil
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.audit import audited
+from app.core.db import unit_of_work
 from app.errors.exceptions import Conflict, IdempotencyKeyInUse, IdempotencyKeyReused
 from app.models import IdempotencyKey, utcnow
 from app.repositories.idempotency import IdempotencyKeyRepository
@@ -26,6 +29,9 @@ KEY_LIFETIME = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(seconds=60)
 IN_USE_RETRY_AFTER_SECONDS = 1
 _RESERVE_ATTEMPTS = 3
+PURGE_INTERVAL_SECONDS = 3600.0
+
+log = structlog.get_logger("graphnode.idempotency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +146,21 @@ class IdempotencyService:
 
 
 idempotency_service = IdempotencyService()
+
+
+async def purge_expired_keys_forever(
+    sessions: async_sessionmaker[AsyncSession], *, interval_seconds: float
+) -> None:
+    """Delete expired keys now and then every `interval_seconds`, until cancelled.
+
+    Run by every API process (deleting what another process deleted already is harmless);
+    a failed round is logged and the next one tries again.
+    """
+    while True:
+        try:
+            async with unit_of_work(sessions) as session:
+                purged = await idempotency_service.purge_expired(session)
+            log.info("idempotency.purged", keys=purged)
+        except Exception as error:
+            log.warning("idempotency.purge_failed", error_type=type(error).__name__)
+        await asyncio.sleep(interval_seconds)

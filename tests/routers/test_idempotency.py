@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from app.models import IdempotencyKey, utcnow
 from app.repositories.graph import NodeRepository
 from app.services.idempotency import idempotency_service
-from tests.conftest import ClientFactory, auth
+from tests.conftest import ClientFactory, LogReader, auth
 
 ALICE = auth("alice")
 BOB = auth("bob")
@@ -280,4 +280,26 @@ async def test_expired_keys_are_purged(graph_client: AsyncClient) -> None:
         left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
 
     assert purged == 1
+    assert left == [fresh]
+
+
+async def test_expired_keys_are_purged_when_the_app_starts(
+    client_factory: ClientFactory, tmp_path: Any, logs: LogReader
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'purge.db'}"
+    first = await client_factory(database_url=database_url)
+    old, fresh = str(uuid.uuid4()), str(uuid.uuid4())
+    await first.post("/v1/nodes", json={"title": "Old"}, headers=keyed(ALICE, old))
+    await first.post("/v1/nodes", json={"title": "New"}, headers=keyed(ALICE, fresh))
+    await _age_key(first, old, expires_at=utcnow() - timedelta(seconds=1))
+
+    second = await client_factory(database_url=database_url)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not [line for line in logs.events("idempotency.purged") if line["keys"] == 1]:
+        assert asyncio.get_running_loop().time() < deadline, "no purge with one key"
+        await asyncio.sleep(0.02)
+
+    sessions = second._transport.app.state.session_factory  # type: ignore[attr-defined]
+    async with sessions() as session:
+        left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
     assert left == [fresh]
