@@ -28,6 +28,7 @@ from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems, tags
+from app.routers.idempotency import REPLAYED_HEADER as IDEMPOTENT_REPLAYED_HEADER
 from app.services.analysis import language_identifier
 from app.services.idempotency import PURGE_INTERVAL_SECONDS, purge_expired_keys_forever
 from app.worker.broker import build_broker
@@ -148,7 +149,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=[REQUEST_ID_HEADER, "ETag", "Location", "Retry-After"],
+                expose_headers=[
+                    REQUEST_ID_HEADER,
+                    "ETag",
+                    "Location",
+                    "Retry-After",
+                    "Link",
+                    IDEMPOTENT_REPLAYED_HEADER,
+                ],
             )
         )
     install_problem_handlers(app)

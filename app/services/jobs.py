@@ -145,7 +145,8 @@ class JobService:
         """Mark the job running and count the attempt; None if there is nothing to do.
 
         A redelivered message whose job already finished is skipped: that is what makes
-        at-least-once delivery safe.
+        at-least-once delivery safe. So is one whose job was cancelled: the row lock (and
+        the cancel's conditional UPDATE) let only one of them change a queued job.
         """
         job = await JobRepository.from_session(session).get_for_update(job_id)
         if job is None or job.status in FINISHED:

@@ -303,3 +303,27 @@ async def test_expired_keys_are_purged_when_the_app_starts(
     async with sessions() as session:
         left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
     assert left == [fresh]
+
+
+class BrokenQueue:
+    async def enqueue(self, job: Any) -> None:
+        raise ConnectionError("broker down")
+
+
+async def test_a_job_refused_with_503_after_its_commit_does_not_replay_the_503_or_202(
+    client_factory: ClientFactory,
+) -> None:
+    client = await client_factory()
+    state = client._transport.app.state  # type: ignore[attr-defined]
+    working_queue, state.job_queue = state.job_queue, BrokenQueue()
+    key = new_key()
+    body = {"kind": "extract-graph", "text": "Graphs link concepts."}
+
+    refused = await client.post("/v1/ai/jobs", json=body, headers=keyed(ALICE, key))
+    state.job_queue = working_queue
+    retried = await client.post("/v1/ai/jobs", json=body, headers=keyed(ALICE, key))
+
+    assert refused.status_code == 503
+    assert retried.status_code == 202
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["id"] != refused.json()["job_id"]
