@@ -30,7 +30,11 @@ from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems, tags
 from app.routers.idempotency import REPLAYED_HEADER as IDEMPOTENT_REPLAYED_HEADER
 from app.services.analysis import language_identifier
-from app.services.idempotency import PURGE_INTERVAL_SECONDS, purge_expired_keys_forever
+from app.services.idempotency import (
+    PURGE_INTERVAL_SECONDS,
+    purge_expired_keys,
+    purge_expired_keys_forever,
+)
 from app.worker.broker import build_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.queue import TaskiqJobQueue
@@ -89,6 +93,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setattr(broker.state, IN_PROCESS_JOBS, set())
     await broker.startup()
     app.state.job_queue = TaskiqJobQueue(broker, settings)
+    # Once before serving (so start-up logs stay in order), then in the background.
+    await purge_expired_keys(app.state.session_factory)
     purging = asyncio.create_task(
         purge_expired_keys_forever(
             app.state.session_factory, interval_seconds=PURGE_INTERVAL_SECONDS

@@ -140,27 +140,30 @@ class IdempotencyService:
             owner_id, key, reservation.token
         )
 
-    async def purge_expired(self, session: AsyncSession) -> int:
-        """Delete the keys past their 24 hours; returns how many."""
-        return await IdempotencyKeyRepository.from_session(session).delete_expired(utcnow())
-
 
 idempotency_service = IdempotencyService()
+
+
+async def purge_expired_keys(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """One round of deleting the keys past their 24 hours, in its own transaction.
+
+    Housekeeping, not a request's work (so not audited): it logs `idempotency.purged` with
+    the count. Every API process runs it (at start-up, then every PURGE_INTERVAL_SECONDS):
+    deleting what another process deleted already is harmless. A failure is logged and
+    the next round tries again.
+    """
+    try:
+        async with unit_of_work(sessions) as session:
+            purged = await IdempotencyKeyRepository.from_session(session).delete_expired(utcnow())
+        log.info("idempotency.purged", keys=purged)
+    except Exception as error:
+        log.warning("idempotency.purge_failed", error_type=type(error).__name__)
 
 
 async def purge_expired_keys_forever(
     sessions: async_sessionmaker[AsyncSession], *, interval_seconds: float
 ) -> None:
-    """Delete expired keys now and then every `interval_seconds`, until cancelled.
-
-    Run by every API process (deleting what another process deleted already is harmless);
-    a failed round is logged and the next one tries again.
-    """
+    """`purge_expired_keys` every `interval_seconds`, until cancelled."""
     while True:
-        try:
-            async with unit_of_work(sessions) as session:
-                purged = await idempotency_service.purge_expired(session)
-            log.info("idempotency.purged", keys=purged)
-        except Exception as error:
-            log.warning("idempotency.purge_failed", error_type=type(error).__name__)
         await asyncio.sleep(interval_seconds)
+        await purge_expired_keys(sessions)

@@ -134,7 +134,7 @@ def test_every_router_names_the_transaction_by_route() -> None:
         for module in pkgutil.iter_modules(routers_package.__path__)
     ]
     found = [router for router in routers if isinstance(router, APIRouter)]
-    assert len(found) == 6
+    assert len(found) == 7
     assert all(router.route_class is TracedRoute for router in found)
 
 

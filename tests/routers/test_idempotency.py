@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from app.models import IdempotencyKey, utcnow
 from app.repositories.graph import NodeRepository
-from app.services.idempotency import idempotency_service
+from app.services.idempotency import purge_expired_keys
 from tests.conftest import ClientFactory, LogReader, auth
 
 ALICE = auth("alice")
@@ -274,12 +274,10 @@ async def test_expired_keys_are_purged(graph_client: AsyncClient) -> None:
     await _age_key(graph_client, old, expires_at=utcnow() - timedelta(seconds=1))
     sessions = graph_client._transport.app.state.session_factory  # type: ignore[attr-defined]
 
+    await purge_expired_keys(sessions)
     async with sessions() as session:
-        purged = await idempotency_service.purge_expired(session)
-        await session.commit()
         left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
 
-    assert purged == 1
     assert left == [fresh]
 
 
