@@ -26,7 +26,8 @@ def _token(key: str = SECRET, **overrides: object) -> str:
         "iss": SETTINGS.jwt_issuer,
         "aud": SETTINGS.jwt_audience,
         "iat": now,
-        "exp": now + 60,
+        # Built when the tests are collected: valid long enough for a slow full run.
+        "exp": now + 3600,
     }
     claims.update(overrides)
     claims = {k: v for k, v in claims.items() if v is not None}
