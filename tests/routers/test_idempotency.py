@@ -2,18 +2,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.db import create_engine, create_session_factory
+from app.errors.exceptions import Conflict
+from app.main import create_app
 from app.models import IdempotencyKey, utcnow
 from app.repositories.graph import NodeRepository
-from app.services.idempotency import purge_expired_keys
-from tests.conftest import ClientFactory, LogReader, auth
+from app.services.idempotency import Reservation, idempotency_service, purge_expired_keys
+from tests.conftest import ClientFactory, LogReader, SettingsFactory, auth
 
 ALICE = auth("alice")
 BOB = auth("bob")
@@ -232,20 +237,36 @@ async def test_job_submission_is_replayed_without_a_second_job(
     assert [job["id"] for job in jobs] == [first.json()["id"]]
 
 
-async def _age_key(client: AsyncClient, key: str, **changes: Any) -> None:
-    sessions = client._transport.app.state.session_factory  # type: ignore[attr-defined]
-    async with sessions() as session:
+@asynccontextmanager
+async def sessions_on(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions of our own on the test's database, beside the app's."""
+    engine = create_engine(database_url)
+    try:
+        yield create_session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _age_key(database_url: str, key: str, **changes: Any) -> None:
+    async with sessions_on(database_url) as sessions, sessions() as session:
         await session.execute(
             update(IdempotencyKey).where(IdempotencyKey.key == key).values(**changes)
         )
         await session.commit()
 
 
-async def test_an_expired_key_does_the_work_again(graph_client: AsyncClient) -> None:
+async def _keys(database_url: str) -> list[str]:
+    async with sessions_on(database_url) as sessions, sessions() as session:
+        return list((await session.execute(select(IdempotencyKey.key))).scalars())
+
+
+async def test_an_expired_key_does_the_work_again(
+    graph_client: AsyncClient, database_url: str
+) -> None:
     key = str(uuid.uuid4())
     body = {"title": "Daily"}
     first = await graph_client.post("/v1/nodes", json=body, headers=keyed(ALICE, key))
-    await _age_key(graph_client, key, expires_at=utcnow() - timedelta(seconds=1))
+    await _age_key(database_url, key, expires_at=utcnow() - timedelta(seconds=1))
 
     second = await graph_client.post("/v1/nodes", json=body, headers=keyed(ALICE, key))
 
@@ -254,12 +275,14 @@ async def test_an_expired_key_does_the_work_again(graph_client: AsyncClient) -> 
     assert second.json()["id"] != first.json()["id"]
 
 
-async def test_an_abandoned_reservation_is_taken_over(graph_client: AsyncClient) -> None:
+async def test_an_abandoned_reservation_is_taken_over(
+    graph_client: AsyncClient, database_url: str
+) -> None:
     key = str(uuid.uuid4())
     body = {"title": "Crashed"}
     await graph_client.post("/v1/nodes", json=body, headers=keyed(ALICE, key))
     # As if the first request had died before recording its response, long ago.
-    await _age_key(graph_client, key, status_code=None, created_at=utcnow() - timedelta(minutes=5))
+    await _age_key(database_url, key, status_code=None, created_at=utcnow() - timedelta(minutes=5))
 
     retry = await graph_client.post("/v1/nodes", json=body, headers=keyed(ALICE, key))
 
@@ -267,18 +290,16 @@ async def test_an_abandoned_reservation_is_taken_over(graph_client: AsyncClient)
     assert "idempotent-replayed" not in retry.headers
 
 
-async def test_expired_keys_are_purged(graph_client: AsyncClient) -> None:
+async def test_expired_keys_are_purged(graph_client: AsyncClient, database_url: str) -> None:
     old, fresh = str(uuid.uuid4()), str(uuid.uuid4())
     await graph_client.post("/v1/nodes", json={"title": "Old"}, headers=keyed(ALICE, old))
     await graph_client.post("/v1/nodes", json={"title": "New"}, headers=keyed(ALICE, fresh))
-    await _age_key(graph_client, old, expires_at=utcnow() - timedelta(seconds=1))
-    sessions = graph_client._transport.app.state.session_factory  # type: ignore[attr-defined]
+    await _age_key(database_url, old, expires_at=utcnow() - timedelta(seconds=1))
 
-    await purge_expired_keys(sessions)
-    async with sessions() as session:
-        left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
+    async with sessions_on(database_url) as sessions:
+        await purge_expired_keys(sessions)
 
-    assert left == [fresh]
+    assert await _keys(database_url) == [fresh]
 
 
 async def test_expired_keys_are_purged_when_the_app_starts(
@@ -289,18 +310,15 @@ async def test_expired_keys_are_purged_when_the_app_starts(
     old, fresh = str(uuid.uuid4()), str(uuid.uuid4())
     await first.post("/v1/nodes", json={"title": "Old"}, headers=keyed(ALICE, old))
     await first.post("/v1/nodes", json={"title": "New"}, headers=keyed(ALICE, fresh))
-    await _age_key(first, old, expires_at=utcnow() - timedelta(seconds=1))
+    await _age_key(database_url, old, expires_at=utcnow() - timedelta(seconds=1))
 
-    second = await client_factory(database_url=database_url)
+    await client_factory(database_url=database_url)
     deadline = asyncio.get_running_loop().time() + 10
     while not [line for line in logs.events("idempotency.purged") if line["keys"] == 1]:
         assert asyncio.get_running_loop().time() < deadline, "no purge with one key"
         await asyncio.sleep(0.02)
 
-    sessions = second._transport.app.state.session_factory  # type: ignore[attr-defined]
-    async with sessions() as session:
-        left = (await session.execute(select(IdempotencyKey.key))).scalars().all()
-    assert left == [fresh]
+    assert await _keys(database_url) == [fresh]
 
 
 class BrokenQueue:
@@ -309,10 +327,11 @@ class BrokenQueue:
 
 
 async def test_a_job_refused_with_503_after_its_commit_does_not_replay_the_503_or_202(
-    client_factory: ClientFactory,
+    client_factory: ClientFactory, settings_factory: SettingsFactory
 ) -> None:
-    client = await client_factory()
-    state = client._transport.app.state  # type: ignore[attr-defined]
+    app = create_app(settings_factory())
+    client = await client_factory(app)
+    state = app.state
     working_queue, state.job_queue = state.job_queue, BrokenQueue()
     key = new_key()
     body = {"kind": "extract-graph", "text": "Graphs link concepts."}
@@ -325,3 +344,36 @@ async def test_a_job_refused_with_503_after_its_commit_does_not_replay_the_503_o
     assert retried.status_code == 202
     assert "idempotent-replayed" not in retried.headers
     assert retried.json()["id"] != refused.json()["job_id"]
+
+
+async def test_a_request_that_lost_its_reservation_cannot_record_its_response(
+    graph_client: AsyncClient, database_url: str
+) -> None:
+    key = str(uuid.uuid4())
+    async with sessions_on(database_url) as sessions:
+        async with sessions() as session:
+            first = await idempotency_service.reserve(
+                session, owner_id="alice", key=key, fingerprint="f"
+            )
+            await session.commit()
+        await _age_key(database_url, key, created_at=utcnow() - timedelta(minutes=5))
+        async with sessions() as session:
+            second = await idempotency_service.reserve(
+                session, owner_id="alice", key=key, fingerprint="f"
+            )
+            await session.commit()
+        async with sessions() as session:
+            assert isinstance(first, Reservation)
+            with pytest.raises(Conflict):
+                await idempotency_service.record(
+                    session,
+                    owner_id="alice",
+                    key=key,
+                    reservation=first,
+                    status_code=201,
+                    body={},
+                    headers={},
+                )
+
+    assert isinstance(second, Reservation)
+    assert second.token != first.token

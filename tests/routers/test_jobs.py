@@ -5,8 +5,9 @@ from typing import Any
 
 from httpx import AsyncClient
 
+from app.main import create_app
 from app.models import Job
-from tests.conftest import ClientFactory, LogReader, auth
+from tests.conftest import ClientFactory, LogReader, SettingsFactory, auth
 from tests.worker.test_jobs_in_process import submit, wait_for_job, wait_for_line
 
 ALICE = auth("alice")
@@ -29,18 +30,22 @@ class HeldQueue:
             await self.queue.enqueue(job)
 
 
-def hold_jobs(client: AsyncClient) -> HeldQueue:
-    state = client._transport.app.state  # type: ignore[attr-defined]
-    state.job_queue = HeldQueue(state.job_queue)
-    held: HeldQueue = state.job_queue
-    return held
+async def client_holding_jobs(
+    client_factory: ClientFactory, settings_factory: SettingsFactory
+) -> tuple[AsyncClient, HeldQueue]:
+    """A client whose app keeps submitted jobs in a HeldQueue instead of sending them."""
+    app = create_app(settings_factory())
+    client = await client_factory(app)
+    held = HeldQueue(app.state.job_queue)
+    app.state.job_queue = held
+    return client, held
 
 
 async def test_jobs_are_listed_newest_first_with_a_status_filter(
     client_factory: ClientFactory,
+    settings_factory: SettingsFactory,
 ) -> None:
-    client = await client_factory()
-    held = hold_jobs(client)
+    client, held = await client_holding_jobs(client_factory, settings_factory)
     ids = [(await submit(client)).json()["id"] for _ in range(3)]
     await submit(client, BOB)
     await client.delete(f"/v1/ai/jobs/{ids[0]}", headers=ALICE)
@@ -58,9 +63,10 @@ async def test_jobs_are_listed_newest_first_with_a_status_filter(
     assert len(held.held) == 4
 
 
-async def test_jobs_paginate_with_cursor_and_link(client_factory: ClientFactory) -> None:
-    client = await client_factory()
-    hold_jobs(client)
+async def test_jobs_paginate_with_cursor_and_link(
+    client_factory: ClientFactory, settings_factory: SettingsFactory
+) -> None:
+    client, _ = await client_holding_jobs(client_factory, settings_factory)
     ids = [(await submit(client)).json()["id"] for _ in range(5)]
 
     seen: list[str] = []
@@ -93,10 +99,9 @@ async def test_invalid_job_filters_are_422(client_factory: ClientFactory) -> Non
 
 
 async def test_a_queued_job_is_cancelled_and_never_runs_though_its_message_arrives(
-    client_factory: ClientFactory, logs: LogReader
+    client_factory: ClientFactory, settings_factory: SettingsFactory, logs: LogReader
 ) -> None:
-    client = await client_factory()
-    held = hold_jobs(client)
+    client, held = await client_holding_jobs(client_factory, settings_factory)
     location = (await submit(client)).headers["location"]
 
     cancelled = await client.delete(location, headers=ALICE)
@@ -158,9 +163,9 @@ async def test_a_running_job_cannot_be_cancelled(
 
 async def test_another_users_job_cannot_be_cancelled_or_listed(
     client_factory: ClientFactory,
+    settings_factory: SettingsFactory,
 ) -> None:
-    client = await client_factory()
-    hold_jobs(client)
+    client, _ = await client_holding_jobs(client_factory, settings_factory)
     location = (await submit(client)).headers["location"]
 
     assert (await client.delete(location, headers=BOB)).status_code == 404
