@@ -20,6 +20,7 @@ from app.core.body_limit import ContentLengthLimitMiddleware
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate, ping
 from app.core.head import HeadAsGetMiddleware
+from app.core.jwks import build_signing_keys
 from app.core.logging import configure_logging
 from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.negotiation import negotiate_json
@@ -31,9 +32,15 @@ from app.errors.cors import ProblemCORSMiddleware
 from app.errors.handlers import install_problem_handlers
 from app.errors.openapi import add_problem_responses
 from app.providers.chat import build_chat_provider
-from app.routers import ai, edges, health, jobs, nodes, problems
+from app.routers import ai, edges, health, jobs, nodes, problems, tags
 from app.routers.docs import install_offline_docs
+from app.routers.idempotency import REPLAYED_HEADER as IDEMPOTENT_REPLAYED_HEADER
 from app.services.analysis import language_identifier
+from app.services.idempotency import (
+    PURGE_INTERVAL_SECONDS,
+    purge_expired_keys,
+    purge_expired_keys_forever,
+)
 from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker, probe_broker
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.outbox import OutboxRelay
@@ -142,6 +149,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         event_hooks={"request": [add_traceparent]},
     )
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
+    app.state.signing_keys = build_signing_keys(settings, app.state.http_client)
     # Load the language model off the event loop now rather than on the first request.
     asyncio.get_running_loop().run_in_executor(None, language_identifier)
     app.state.job_queue = OutboxRelay(
@@ -151,6 +159,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # Its first pass sends what an earlier process committed but never sent.
     app.state.job_queue.start()
+    # Once before serving (so start-up logs stay in order), then in the background.
+    await purge_expired_keys(app.state.session_factory)
+    purging = asyncio.create_task(
+        purge_expired_keys_forever(
+            app.state.session_factory, interval_seconds=PURGE_INTERVAL_SECONDS
+        )
+    )
     log.info(
         "app.started",
         environment=settings.environment.value,
@@ -160,6 +175,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        purging.cancel()
+        await asyncio.gather(purging, return_exceptions=True)
         await app.state.job_queue.stop()
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.
@@ -216,13 +233,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     "RateLimit-Policy",
                     "Accept-Post",
                     "Accept-Patch",
+                    "Link",
+                    IDEMPOTENT_REPLAYED_HEADER,
                 ],
             )
         )
     # At the edge, before routing and the body: a throttled caller or an oversized body
     # costs no more than its answer, which has the context, X-Request-ID and CORS headers.
     app.edge_middleware += [
-        Middleware(RateLimitMiddleware, limiter=CallerRateLimiter(settings), settings=settings),
+        Middleware(
+            RateLimitMiddleware,
+            limiter=CallerRateLimiter(settings),
+            settings=settings,
+            state=app.state,
+        ),
         Middleware(ContentLengthLimitMiddleware, max_bytes=settings.max_request_body_bytes),
     ]
     app.add_middleware(HeadAsGetMiddleware)
@@ -230,7 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_offline_docs(app)
     # /problems negotiates HTML for browsers itself; every other operation is JSON.
     app.include_router(problems.router)
-    for router in (health.router, nodes.router, edges.router, jobs.router, ai.router):
+    for router in (health.router, nodes.router, edges.router, tags.router, jobs.router, ai.router):
         app.include_router(router, dependencies=[Depends(negotiate_json)])
     return app
 

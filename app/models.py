@@ -143,8 +143,12 @@ class Edge(Base):
     target_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
     relation: Mapped[str] = mapped_column(String(64))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    # Optimistic concurrency for PATCH, as for nodes.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  # SQLAlchemy's declarative API
 
 
 class ExtractedDocument(Base):
@@ -183,3 +187,24 @@ class Job(Base):
     # and when the broker accepted its message; NULL means the relay still has to send it.
     labels: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """The first response to a user's `Idempotency-Key`, replayed to retries until expiry.
+
+    `status_code` is null while the first request is in flight; `token` names the request
+    holding the reservation, so only it can record the response or release the key.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    owner_id: Mapped[str] = mapped_column(String(OWNER_LENGTH), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    token: Mapped[uuid.UUID] = mapped_column(Uuid)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -193,7 +193,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def graph_client(client_factory: ClientFactory, database_url: str) -> AsyncClient:
     client = await client_factory(database_url=database_url)  # migrates at start-up
     if database_url.startswith("postgresql"):
-        await _execute_autocommit(database_url, "TRUNCATE nodes, node_tags, edges CASCADE")
+        await _execute_autocommit(
+            database_url, "TRUNCATE nodes, node_tags, edges, idempotency_keys CASCADE"
+        )
     return client
 
 

@@ -6,11 +6,15 @@ import gzip
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from sentry_sdk.envelope import Envelope
 
 
@@ -232,3 +236,69 @@ class FakeSentryAPI(RecordingServer):
             }
         status = 201 if request.method == "POST" else 200
         return status, {}, json.dumps(body).encode()
+
+
+class JWKSProvider(RecordingServer):
+    """An OpenID Connect provider's JWKS endpoint on 127.0.0.1, with real RSA/EC keys.
+
+    `sign(...)` issues a token with one of its keys; `rotate()` replaces the keys (new
+    `kid`s); `down = True` makes the endpoint answer 503.
+    """
+
+    issuer = "https://idp.example.test/"
+    audience = "graphnode-api"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.rotate()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+
+    def rotate(self) -> None:
+        suffix = uuid.uuid4().hex[:8]
+        self.keys: dict[str, Any] = {
+            f"rsa-{suffix}": rsa.generate_private_key(public_exponent=65537, key_size=2048),
+            f"ec-{suffix}": ec.generate_private_key(ec.SECP256R1()),
+        }
+
+    def kid(self, algorithm: str) -> str:
+        prefix = "rsa-" if algorithm == "RS256" else "ec-"
+        return next(kid for kid in self.keys if kid.startswith(prefix))
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for kid, private in self.keys.items():
+            algorithm = RSAAlgorithm if kid.startswith("rsa-") else ECAlgorithm
+            jwk = algorithm.to_jwk(private.public_key(), as_dict=True)
+            keys.append({**jwk, "kid": kid, "use": "sig"})
+        return {"keys": keys}
+
+    def sign(
+        self,
+        subject: str = "idp-user",
+        *,
+        algorithm: str = "RS256",
+        kid: str | None = None,
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        payload = {
+            "sub": subject,
+            "iss": self.issuer,
+            "aud": self.audience,
+            "iat": now,
+            "exp": now + 300,
+            **claims,
+        }
+        payload = {name: value for name, value in payload.items() if value is not None}
+        kid = kid or self.kid(algorithm)
+        key = self.keys.get(kid) or self.keys[self.kid(algorithm)]
+        return jwt.encode(payload, key, algorithm=algorithm, headers={"kid": kid})
+
+    def respond(self, request: RecordedRequest) -> tuple[int, dict[str, str], bytes]:
+        if self.down:
+            return 503, {}, b'{"error": "maintenance"}'
+        return 200, {}, json.dumps(self.jwks()).encode()

@@ -99,6 +99,10 @@ class Settings(ReleaseSettings):
     jwt_issuer: str = "graphnode-api"
     jwt_audience: str = "graphnode-api"
     jwt_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    jwt_jwks_url: str | None = None
+    jwt_jwks_cache_seconds: int = Field(default=300, ge=1, le=86_400)
+    jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0, le=3600)
+    jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     llm_provider: Literal["local", "openai"] = "local"
     llm_base_url: str | None = None
@@ -134,6 +138,7 @@ class Settings(ReleaseSettings):
         "sentry_spotlight",
         "llm_base_url",
         "llm_api_key",
+        "jwt_jwks_url",
         mode="before",
     )
     @classmethod
@@ -186,7 +191,7 @@ class Settings(ReleaseSettings):
             raise ValueError("must start with memory://, redis:// or rediss://")
         return value
 
-    @field_validator("llm_base_url")
+    @field_validator("llm_base_url", "jwt_jwks_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -32,12 +32,13 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
-from app.core.security import decode_user_id
-from app.errors.exceptions import RateLimited, Unauthorized
+from app.core.security import verified_user_id
+from app.errors.exceptions import RateLimited, ServiceUnavailable, Unauthorized
 from app.errors.handlers import handle_app_error
 
 log = structlog.get_logger(__name__)
@@ -147,30 +148,34 @@ def _bearer_token(scope: Scope) -> str | None:
 class RateLimitMiddleware:
     """Pure-ASGI rate limiting; 429s are answered here, as Problem Details."""
 
-    def __init__(self, app: ASGIApp, limiter: CallerRateLimiter, settings: Settings) -> None:
+    def __init__(
+        self, app: ASGIApp, limiter: CallerRateLimiter, settings: Settings, state: State
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.settings = settings
+        self.state = state  # the application's: its signing keys once the lifespan has run
         # token -> (user id, monotonic time until which it is trusted); bounded.
         self._verified: dict[str, tuple[str, float]] = {}
 
-    def _user_id(self, token: str) -> str | None:
+    async def _user_id(self, token: str) -> str | None:
         now = time.monotonic()
         known = self._verified.get(token)
         if known is not None and known[1] > now:
             return known[0]
+        keys = getattr(self.state, "signing_keys", None)
         try:
-            user_id = decode_user_id(token, self.settings)
-        except Unauthorized:
-            return None  # counted by address; the route answers 401 itself
+            user_id = await verified_user_id(token, self.settings, keys)
+        except (Unauthorized, ServiceUnavailable):
+            return None  # counted by address; the route answers 401 (or 503) itself
         if len(self._verified) >= _VERIFIED_TOKENS_MAX:
             self._verified.clear()
         self._verified[token] = (user_id, now + VERIFIED_TOKEN_SECONDS)
         return user_id
 
-    def caller(self, scope: Scope) -> str:
+    async def caller(self, scope: Scope) -> str:
         token = _bearer_token(scope)
-        user_id = self._user_id(token) if token else None
+        user_id = await self._user_id(token) if token else None
         if user_id is not None:
             return "user:" + user_id
         client = scope.get("client")
@@ -181,7 +186,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         policy = self.limiter.ai if is_ai(scope["path"]) else self.limiter.default
-        verdict = await self.limiter.hit(policy, self.caller(scope))
+        verdict = await self.limiter.hit(policy, await self.caller(scope))
         if verdict is None:
             await self.app(scope, receive, send)
             return

@@ -1,4 +1,10 @@
-"""Bearer-token authentication: signed JWTs (PyJWT, HS256) -> the caller's user id."""
+"""Bearer-token authentication: signed JWTs (PyJWT) -> the caller's user id.
+
+Two kinds of token are accepted: HS256 tokens signed with JWT_SECRET (development, the
+`python -m app token` command), and, when JWT_JWKS_URL is set, RS256/ES256 tokens from an
+OpenID Connect provider, verified with its published keys. Both must name JWT_ISSUER and
+JWT_AUDIENCE; the user id is the `sub` claim.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.core.config import Settings
 from app.core.context import set_user_id
+from app.core.jwks import SigningKeys
 from app.errors.exceptions import Unauthorized
 
 ALGORITHM = "HS256"
+PROVIDER_ALGORITHMS = frozenset({"RS256", "ES256"})
 MAX_TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600  # the largest JWT_TTL_SECONDS allowed
 # The user id goes into logs, Sentry and the database: keep it to a safe alphabet.
 _USER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
@@ -68,6 +76,51 @@ def decode_user_id(token: str, settings: Settings) -> str:
     return str(subject)
 
 
+async def decode_provider_user_id(token: str, settings: Settings, keys: SigningKeys) -> str:
+    """The subject of a token signed by the identity provider (RS256/ES256, by its JWKS)."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The bearer token is invalid.") from None
+    algorithm, kid = header.get("alg"), header.get("kid")
+    if algorithm not in PROVIDER_ALGORITHMS or not (kid is None or isinstance(kid, str)):
+        raise Unauthorized("The bearer token is invalid.")
+    key = await keys.get(kid)
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={"require": ["sub", "exp", "iss", "aud"]},
+            leeway=10,
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The bearer token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise Unauthorized("The bearer token is invalid.") from None
+    subject = claims["sub"]
+    if not valid_user_id(subject):
+        raise Unauthorized("The bearer token is invalid.")
+    return str(subject)
+
+
+async def verified_user_id(token: str, settings: Settings, keys: SigningKeys | None) -> str:
+    """The subject of a valid token: the identity provider's (when `keys` are configured
+    and the token is signed with its algorithms), else ours (HS256)."""
+    if keys is not None and _signed_by_provider(token):
+        return await decode_provider_user_id(token, settings, keys)
+    return decode_user_id(token, settings)
+
+
+def _signed_by_provider(token: str) -> bool:
+    try:
+        return jwt.get_unverified_header(token).get("alg") in PROVIDER_ALGORITHMS
+    except jwt.InvalidTokenError:
+        return False
+
+
 async def authenticated_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -76,7 +129,10 @@ async def authenticated_user(
     if credentials is None:
         # RFC 6750: a request without credentials gets a challenge without an error code.
         raise Unauthorized("This operation requires a bearer token.", error=None)
-    user_id = decode_user_id(credentials.credentials, request.app.state.settings)
+    state = request.app.state
+    user_id = await verified_user_id(
+        credentials.credentials, state.settings, getattr(state, "signing_keys", None)
+    )
     set_user_id(user_id)
     return user_id
 

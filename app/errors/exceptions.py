@@ -94,6 +94,21 @@ class Conflict(AppError, slug="conflict", status=409, title="Conflict"):
     create a duplicate. Fetch the current state before retrying."""
 
 
+class InvalidIdempotencyKey(
+    AppError, slug="invalid-idempotency-key", status=400, title="Invalid Idempotency-Key"
+):
+    """The `Idempotency-Key` header is not a key this API accepts: a Structured Field string
+    (`"…"`) or the same characters unquoted, 1-255 printable ASCII characters without `"`
+    or `\\`. A UUID is a good key."""
+
+
+class JobNotCancellable(
+    AppError, slug="job-not-cancellable", status=409, title="Job cannot be cancelled"
+):
+    """Only a queued job can be cancelled; this one is running or has finished. The
+    `job_status` member says which."""
+
+
 class PreconditionFailed(
     AppError, slug="precondition-failed", status=412, title="Precondition failed"
 ):
@@ -120,6 +135,13 @@ class ValidationFailed(AppError, slug="validation-error", status=422, title="Val
     name of the `parameter` or `header`."""
 
 
+class IdempotencyKeyReused(
+    AppError, slug="idempotency-key-reused", status=422, title="Idempotency key reused"
+):
+    """This `Idempotency-Key` was already used for a different request (another body or
+    another operation). Use a new key for a new request; a key identifies one request."""
+
+
 class _RetryableError(AppError):
     def __init__(
         self,
@@ -133,6 +155,13 @@ class _RetryableError(AppError):
         if retry_after is not None:
             merged["Retry-After"] = str(max(0, int(retry_after)))
         super().__init__(detail, headers=merged, **extensions)
+
+
+class IdempotencyKeyInUse(
+    _RetryableError, slug="idempotency-key-in-use", status=409, title="Idempotency key in use"
+):
+    """A request with this `Idempotency-Key` is still being processed. Retry after the
+    number of seconds in `Retry-After`: you will then get that request's response."""
 
 
 class RateLimited(_RetryableError, slug="rate-limited", status=429, title="Too many requests"):

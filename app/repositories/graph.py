@@ -12,6 +12,7 @@ from sqlalchemy import (
     delete,
     exists,
     false,
+    func,
     or_,
     select,
     text,
@@ -109,6 +110,23 @@ class NodeRepository:
             )
         statement = statement.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit)
         return list((await self.session.execute(statement)).scalars())
+
+    async def tag_counts(
+        self, owner_id: str, *, limit: int, after: str | None = None
+    ) -> list[tuple[str, int]]:
+        """(tag, number of the owner's nodes with it), by tag, after `after`."""
+        statement = (
+            select(NodeTag.tag, func.count(NodeTag.node_id))
+            .join(Node, Node.id == NodeTag.node_id)
+            .where(Node.owner_id == owner_id)
+            .group_by(NodeTag.tag)
+            .order_by(NodeTag.tag)
+            .limit(limit)
+        )
+        if after is not None:
+            statement = statement.where(NodeTag.tag > after)
+        result = await self.session.execute(statement)
+        return [(tag, count) for tag, count in result]
 
     async def delete(self, node: Node) -> None:
         # The foreign keys cascade too; deleting explicitly keeps the unit of work honest.

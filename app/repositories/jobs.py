@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Job
+from app.repositories.cursor import Cursor
 
 
 class JobRepository:
@@ -59,3 +61,37 @@ class JobRepository:
         await self.session.execute(
             update(Job).where(Job.id == job_id, Job.sent_at.is_(None)).values(sent_at=at)
         )
+
+    async def page(
+        self, owner_id: str, *, limit: int, after: Cursor | None = None, status: str | None = None
+    ) -> list[Job]:
+        """The owner's jobs, newest first (the id breaks ties), after `after`."""
+        position = (
+            true()
+            if after is None
+            else or_(
+                Job.created_at < after.created_at,
+                and_(Job.created_at == after.created_at, Job.id < after.id),
+            )
+        )
+        statement = select(Job).where(Job.owner_id == owner_id, position)
+        if status is not None:
+            statement = statement.where(Job.status == status)
+        statement = statement.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def change_status(
+        self, owner_id: str, job_id: uuid.UUID, *, from_status: str, values: dict[str, Any]
+    ) -> bool:
+        """Compare-and-set: change the job only if it still has `from_status`.
+
+        One UPDATE, so a worker starting the job at the same moment either sees the change
+        or makes it fail (PostgreSQL re-checks the condition after waiting on its row lock).
+        """
+        result = await self.session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.owner_id == owner_id, Job.status == from_status)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return cast(CursorResult[Any], result).rowcount == 1

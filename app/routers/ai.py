@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.config import Settings
 from app.errors.exceptions import PayloadTooLarge
@@ -27,6 +27,12 @@ NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=NON_BLANK_MULT
 
 
 class AnalyzeRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"text": "Graph databases store nodes and edges between them."}]
+        }
+    )
+
     text: NonBlank = Field(description="The text; at most `limits.max_text_chars` characters.")
 
 
@@ -42,6 +48,21 @@ class Counts(BaseModel):
 
 
 class AnalysisOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "language": "en",
+                    "language_confidence": 0.98,
+                    "counts": {"characters": 52, "words": 8, "sentences": 1},
+                    "reading_time_seconds": 3,
+                    "keywords": [{"text": "graph databases", "relevance": 0.91}],
+                    "key_phrases": [{"text": "Graph databases store nodes", "relevance": 0.8}],
+                }
+            ]
+        }
+    )
+
     language: str = Field(description="ISO 639-1 code of the most likely language.")
     language_confidence: float
     counts: Counts
@@ -51,10 +72,26 @@ class AnalysisOut(BaseModel):
 
 
 class ChatRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"message": "What do my notes say about graphs?"}]}
+    )
+
     message: NonBlank
 
 
 class ChatReplyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "answer": "Graphs connect vertices with edges [1].",
+                    "node_ids": ["0b7e5f0a-6d2c-4c1e-9a57-3f1d2e4c5b6a"],
+                    "provider": "local",
+                }
+            ]
+        }
+    )
+
     answer: str
     node_ids: list[str] = Field(description="The caller's nodes the answer is grounded in.")
     provider: str
@@ -65,6 +102,19 @@ class Limits(BaseModel):
 
 
 class AiInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "operations": ["lightweight-analyze", "chat"],
+                    "chat_provider": "local",
+                    "chat_model": None,
+                    "limits": {"max_text_chars": 50000},
+                }
+            ]
+        }
+    )
+
     operations: list[str]
     chat_provider: Literal["local", "openai"]
     chat_model: str | None

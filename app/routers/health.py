@@ -8,7 +8,7 @@ from typing import Literal
 
 import structlog
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.db import ping
 from app.errors.exceptions import ServiceUnavailable
@@ -23,12 +23,30 @@ _RETRY_AFTER_SECONDS = 5
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                    "version": "graphnode-api@0.1.0+1a2b3c4",
+                    "environment": "production",
+                }
+            ]
+        }
+    )
+
     status: Literal["ok"]
     version: str = Field(description="The release: graphnode-api@<version>+<git sha>.")
     environment: str
 
 
 class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"status": "ok", "checks": {"database": "ok", "broker": "ok"}}]
+        }
+    )
+
     status: Literal["ok"]
     checks: dict[str, Literal["ok", "unavailable"]]
     jobs_waiting: int | None = Field(

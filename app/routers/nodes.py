@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from app.errors.openapi import problem_responses
 from app.routers.deps import (
@@ -14,6 +14,8 @@ from app.routers.deps import (
     SessionDep,
     reject_repeated_query_parameters,
 )
+from app.routers.idempotency import IdempotencyDep
+from app.routers.pagination import link_next_page, paginated
 from app.schemas.graph import (
     PAGE_DEFAULT,
     PAGE_MAX,
@@ -52,20 +54,34 @@ def _none_match_hits(header: str, tag: str) -> bool:
     status_code=status.HTTP_201_CREATED,
     response_model=NodeOut,
     summary="Create a node",
+    responses=problem_responses(400, 409, 422),
 )
 async def create_node(
-    data: NodeCreate, session: SessionDep, user_id: CurrentUser, response: Response
-) -> NodeOut:
+    data: NodeCreate,
+    idempotency: IdempotencyDep,
+    session: SessionDep,
+    user_id: CurrentUser,
+    response: Response,
+) -> NodeOut | Response:
+    if idempotency.replay is not None:
+        return idempotency.replay
     node = await node_service.create(session, owner_id=user_id, data=data)
     response.headers["Location"] = f"/v1/nodes/{node.id}"
     response.headers["ETag"] = etag(node)
-    return NodeOut.model_validate(node)
+    created = NodeOut.model_validate(node)
+    await idempotency.record(session, status_code=201, body=created, response=response)
+    return created
 
 
 @router.get(
-    "", response_model=Page[NodeOut], summary="List nodes, newest first (with `q`: best first)"
+    "",
+    response_model=Page[NodeOut],
+    summary="List nodes, newest first (with `q`: best first)",
+    responses=paginated(),
 )
 async def list_nodes(
+    request: Request,
+    response: Response,
     session: SessionDep,
     user_id: CurrentUser,
     page: PageDep,
@@ -86,6 +102,7 @@ async def list_nodes(
     nodes, next_cursor = await node_service.list_nodes(
         session, owner_id=user_id, page=page, tag=tag, text=q
     )
+    link_next_page(request, response, next_cursor)
     return Page[NodeOut](
         items=[NodeOut.model_validate(node) for node in nodes], next_cursor=next_cursor
     )
@@ -150,10 +167,12 @@ async def delete_node(
     "/{node_id}/edges",
     response_model=Page[EdgeOut],
     summary="List a node's edges, newest first",
-    responses=problem_responses(404),
+    responses={**problem_responses(404), **paginated()},
 )
 async def list_node_edges(
     node_id: uuid.UUID,
+    request: Request,
+    response: Response,
     session: SessionDep,
     user_id: CurrentUser,
     page: PageDep,
@@ -162,6 +181,7 @@ async def list_node_edges(
     edges, next_cursor = await node_service.list_edges(
         session, owner_id=user_id, node_id=node_id, direction=direction, page=page
     )
+    link_next_page(request, response, next_cursor)
     return Page[EdgeOut](
         items=[EdgeOut.model_validate(edge) for edge in edges], next_cursor=next_cursor
     )

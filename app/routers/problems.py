@@ -6,7 +6,7 @@ import html
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.errors import catalog
 from app.errors.exceptions import NotFound
@@ -16,6 +16,20 @@ router = APIRouter(prefix="/problems", tags=["problems"])
 
 
 class ProblemTypeDoc(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/not-found",
+                    "slug": "not-found",
+                    "title": "Resource not found",
+                    "status": 404,
+                    "description": "Nothing exists at this URI for the caller.",
+                }
+            ]
+        }
+    )
+
     type: str
     slug: str
     title: str

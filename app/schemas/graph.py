@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -62,7 +63,14 @@ Weight = Annotated[float, Field(ge=0.0, le=1_000_000.0, allow_inf_nan=False)]
 
 
 class NodeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"title": "Graph theory", "body": "Vertices and edges.", "tags": ["math", "cs"]}
+            ]
+        },
+    )
 
     title: Title
     body: Body = ""
@@ -76,6 +84,39 @@ def _members_are_not_nullable(schema: dict[str, Any]) -> None:
         if variants is not None:
             member.update(next(v for v in variants if v.get("type") != "null"))
         member.pop("default", None)
+
+
+def _examples(
+    *examples: dict[str, Any], not_nullable: bool = False
+) -> Callable[[dict[str, Any]], None]:
+    """`json_schema_extra`: the OpenAPI examples of a model (and the no-null rule)."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        if not_nullable:
+            _members_are_not_nullable(schema)
+        schema["examples"] = list(examples)
+
+    return extra
+
+
+_NODE_ID = "0b7e5f0a-6d2c-4c1e-9a57-3f1d2e4c5b6a"
+_OTHER_NODE_ID = "7c9d2e1f-3b4a-4f6e-8d1c-2a3b4c5d6e7f"
+_EDGE_ID = "4e5f6a7b-8c9d-4e1f-a2b3-c4d5e6f7a8b9"
+_NODE_EXAMPLE: dict[str, Any] = {
+    "id": _NODE_ID,
+    "title": "Graph theory",
+    "body": "Vertices and edges.",
+    "tags": ["math", "cs"],
+    "created_at": "2026-12-01T17:00:00Z",
+    "updated_at": "2026-12-01T17:00:00Z",
+}
+_EDGE_EXAMPLE: dict[str, Any] = {
+    "id": _EDGE_ID,
+    "source_id": _NODE_ID,
+    "target_id": _OTHER_NODE_ID,
+    "relation": "cites",
+    "weight": 1.0,
+}
 
 
 class PartialUpdate(BaseModel):
@@ -97,13 +138,18 @@ class PartialUpdate(BaseModel):
 
 
 class NodeUpdate(PartialUpdate):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_examples({"title": "Graph theory (notes)"}, not_nullable=True),
+    )
+
     title: Title | None = None
     body: Body | None = None
     tags: Tags | None = None
 
 
 class NodeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_NODE_EXAMPLE]})
 
     id: uuid.UUID
     title: str
@@ -114,7 +160,19 @@ class NodeOut(BaseModel):
 
 
 class EdgeCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "source_id": _NODE_ID,
+                    "target_id": _OTHER_NODE_ID,
+                    "relation": "cites",
+                    "weight": 1.0,
+                }
+            ]
+        },
+    )
 
     source_id: uuid.UUID
     target_id: uuid.UUID
@@ -122,8 +180,18 @@ class EdgeCreate(BaseModel):
     weight: Weight = 1.0
 
 
+class EdgeUpdate(PartialUpdate):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_examples({"relation": "cites", "weight": 2.5}, not_nullable=True),
+    )
+
+    relation: Relation | None = None
+    weight: Weight | None = None
+
+
 class EdgeOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [_EDGE_EXAMPLE]})
 
     id: uuid.UUID
     source_id: uuid.UUID
@@ -133,6 +201,12 @@ class EdgeOut(BaseModel):
 
 
 class NeighbourOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"direction": "out", "edge": _EDGE_EXAMPLE, "node": _NODE_EXAMPLE}]
+        }
+    )
+
     direction: Literal["out", "in"]
     edge: EdgeOut
     node: NodeOut
@@ -146,3 +220,10 @@ class Page(BaseModel, Generic[ItemT]):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+class TagCount(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"tag": "math", "nodes": 3}]})
+
+    tag: str
+    nodes: int = Field(description="How many of your nodes carry the tag.")

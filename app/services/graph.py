@@ -16,21 +16,21 @@ from app.models import Edge, Node, utcnow
 from app.repositories.cursor import Cursor
 from app.repositories.graph import Direction, EdgeRepository, NodeRepository
 from app.repositories.search import SearchRepository
-from app.schemas.graph import EdgeCreate, NodeCreate, NodeUpdate
+from app.schemas.graph import EdgeCreate, EdgeUpdate, NodeCreate, NodeUpdate, TagCount
 from app.search.terms import search_terms
 
 
-def etag(node: Node) -> str:
-    return f'"{node.id.hex}.{node.version}"'
+def etag(resource: Node | Edge) -> str:
+    return f'"{resource.id.hex}.{resource.version}"'
 
 
-def _check_precondition(node: Node, if_match: str | None) -> None:
+def _check_precondition(resource: Node | Edge, if_match: str | None, *, what: str = "node") -> None:
     """RFC 9110 If-Match with strong comparison: `*` or a list of entity tags."""
     if if_match is None or if_match.strip() == "*":
         return
-    if etag(node) not in {tag.strip() for tag in if_match.split(",")}:
+    if etag(resource) not in {tag.strip() for tag in if_match.split(",")}:
         raise PreconditionFailed(
-            "The node changed since you read it: fetch it again and retry with its ETag."
+            f"The {what} changed since you read it: fetch it again and retry with its ETag."
         )
 
 
@@ -228,6 +228,43 @@ class EdgeService:
             raise NotFound("There is no edge with this id.")
         return edge
 
+    async def update(
+        self,
+        session: AsyncSession,
+        *,
+        owner_id: str,
+        edge_id: uuid.UUID,
+        changes: EdgeUpdate,
+        if_match: str | None = None,
+    ) -> Edge:
+        edges = EdgeRepository.from_session(session)
+        edge = await edges.get(owner_id, edge_id)
+        if edge is None:
+            raise NotFound("There is no edge with this id.")
+        _check_precondition(edge, if_match, what="edge")
+        fields = changes.model_fields_set
+        if "relation" in fields and changes.relation is not None:
+            if changes.relation != edge.relation:
+                duplicate = await edges.find_link(
+                    owner_id, edge.source_id, edge.target_id, changes.relation
+                )
+                if duplicate is not None:
+                    raise Conflict(
+                        "An edge with this source, target and relation exists.",
+                        existing_id=str(duplicate.id),
+                    )
+            edge.relation = changes.relation
+        if "weight" in fields and changes.weight is not None:
+            edge.weight = changes.weight
+        edge.updated_at = utcnow()
+        try:
+            await session.flush()
+        except StaleDataError:
+            raise PreconditionFailed("The edge was changed concurrently; fetch it again.") from None
+        except IntegrityError:
+            raise Conflict("The edge conflicts with a concurrent change; retry.") from None
+        return edge
+
     async def delete(self, session: AsyncSession, *, owner_id: str, edge_id: uuid.UUID) -> None:
         edges = EdgeRepository.from_session(session)
         edge = await edges.get(owner_id, edge_id)
@@ -236,5 +273,19 @@ class EdgeService:
         await edges.delete(edge)
 
 
+@audited
+class TagService:
+    async def list_tags(
+        self, session: AsyncSession, *, owner_id: str, limit: int, after: str | None = None
+    ) -> tuple[list[TagCount], str | None]:
+        """The owner's tags in order with how many nodes carry each; the cursor is a tag."""
+        rows = await NodeRepository.from_session(session).tag_counts(
+            owner_id, limit=limit, after=after
+        )
+        tags = [TagCount(tag=tag, nodes=count) for tag, count in rows]
+        return tags, (tags[-1].tag if len(tags) == limit else None)
+
+
 node_service = NodeService()
+tag_service = TagService()
 edge_service = EdgeService()

@@ -11,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import audited
 from app.core.context import current
 from app.core.db import after_commit
-from app.errors.exceptions import NotFound, ServiceUnavailable
+from app.errors.exceptions import JobNotCancellable, NotFound, ServiceUnavailable
 from app.models import Job, utcnow
+from app.repositories.cursor import Cursor
 from app.repositories.jobs import JobRepository
 
 EXTRACT_GRAPH = "extract-graph"
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-FINISHED = frozenset({SUCCEEDED, FAILED})
+CANCELLED = "cancelled"
+# Final states: a delivery of a job in one of them does nothing.
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
 _SEND_RETRY_AFTER_SECONDS = 10
 
 
@@ -87,11 +90,51 @@ class JobService:
         job = await JobRepository.from_session(session).get_for_update(job_id)
         return None if job is None or job.status in FINISHED else job
 
+    async def list_jobs(
+        self,
+        session: AsyncSession,
+        *,
+        owner_id: str,
+        limit: int,
+        after: Cursor | None = None,
+        status: str | None = None,
+    ) -> tuple[list[Job], str | None]:
+        jobs = await JobRepository.from_session(session).page(
+            owner_id, limit=limit, after=after, status=status
+        )
+        if len(jobs) < limit:
+            return jobs, None
+        return jobs, Cursor.at(jobs[-1].created_at, jobs[-1].id).encode()
+
+    async def cancel(self, session: AsyncSession, *, owner_id: str, job_id: uuid.UUID) -> Job:
+        """Cancel a queued job; JobNotCancellable (409) once it is running or finished.
+
+        A message already on its way to a worker finds the job cancelled and does nothing
+        (`start` treats it as finished).
+        """
+        repository = JobRepository.from_session(session)
+        cancelled = await repository.change_status(
+            owner_id,
+            job_id,
+            from_status=QUEUED,
+            values={"status": CANCELLED, "finished_at": utcnow()},
+        )
+        job = await repository.get(owner_id, job_id)
+        if job is None:
+            raise NotFound("There is no job with this id.")
+        if not cancelled:
+            raise JobNotCancellable(
+                f"The job is {job.status}: only a queued job can be cancelled.",
+                job_status=job.status,
+            )
+        return job
+
     async def start(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
         """Mark the job running and count the attempt; None if there is nothing to do.
 
         A redelivered message whose job already finished is skipped: that is what makes
-        at-least-once delivery safe.
+        at-least-once delivery safe. So is one whose job was cancelled: the row lock (and
+        the cancel's conditional UPDATE) let only one of them change a queued job.
         """
         job = await JobRepository.from_session(session).get_for_update(job_id)
         if job is None or job.status in FINISHED:

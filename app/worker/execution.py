@@ -253,8 +253,8 @@ async def _attempts(
     while True:
         job = await _retrying(start, settings, step="start")
         if job is None:
-            # Unknown, or finished in an earlier delivery: at-least-once made safe.
-            log.info("job.skipped", reason="unknown or already finished")
+            # Unknown, finished in an earlier delivery or cancelled: at-least-once made safe.
+            log.info("job.skipped", reason="unknown, already finished or cancelled")
             return "skipped"
         set_user_id(job.owner_id)
         span.set_data("messaging.message.retry.count", job.attempts - 1)
