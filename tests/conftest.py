@@ -22,7 +22,7 @@ from app.core.db import create_engine
 from app.core.security import create_access_token
 from app.main import create_app
 from tests.error_routes import add_test_routes
-from tests.local_http import FakeLLM, SentryIngest
+from tests.local_http import FakeLLM, JWKSProvider, SentryIngest
 
 SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Awaitable[AsyncClient]]
@@ -98,6 +98,15 @@ def sentry_ingest() -> Iterator[SentryIngest]:
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     server = FakeLLM()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider() -> Iterator[JWKSProvider]:
+    """A local OpenID Connect provider: its JWKS endpoint, and tokens it signs."""
+    server = JWKSProvider()
     server.start()
     yield server
     server.stop()

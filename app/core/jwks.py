@@ -78,6 +78,10 @@ class SigningKeys:
             raise self._unavailable(report=False)
         raise Unauthorized("The bearer token is invalid.")
 
+    def cached(self, kid: str | None) -> PyJWK | None:
+        """The key for `kid` if one was fetched, whatever its age; never asks the provider."""
+        return self._cached(kid, fresh_only=False)
+
     def _cached(self, kid: str | None, *, fresh_only: bool) -> PyJWK | None:
         if fresh_only and time.monotonic() - self._fetched_at > self._cache_seconds:
             return None

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.config import Settings
 from app.core.security import verified_user_id
-from app.errors.exceptions import RateLimited, ServiceUnavailable, Unauthorized
+from app.errors.exceptions import RateLimited, Unauthorized
 from app.errors.handlers import handle_app_error
 
 log = structlog.get_logger(__name__)
@@ -165,9 +165,11 @@ class RateLimitMiddleware:
             return known[0]
         keys = getattr(self.state, "signing_keys", None)
         try:
-            user_id = await verified_user_id(token, self.settings, keys)
-        except (Unauthorized, ServiceUnavailable):
-            return None  # counted by address; the route answers 401 (or 503) itself
+            # Never waits for the identity provider: a key the route has not fetched yet
+            # leaves the request counted by address.
+            user_id = await verified_user_id(token, self.settings, keys, fetch_keys=False)
+        except Unauthorized:
+            return None  # counted by address; the route answers 401 itself
         if len(self._verified) >= _VERIFIED_TOKENS_MAX:
             self._verified.clear()
         self._verified[token] = (user_id, now + VERIFIED_TOKEN_SECONDS)

@@ -76,8 +76,14 @@ def decode_user_id(token: str, settings: Settings) -> str:
     return str(subject)
 
 
-async def decode_provider_user_id(token: str, settings: Settings, keys: SigningKeys) -> str:
-    """The subject of a token signed by the identity provider (RS256/ES256, by its JWKS)."""
+async def decode_provider_user_id(
+    token: str, settings: Settings, keys: SigningKeys, *, fetch_keys: bool = True
+) -> str:
+    """The subject of a token signed by the identity provider (RS256/ES256, by its JWKS).
+
+    Without `fetch_keys` only keys fetched already are used (Unauthorized otherwise), so the
+    caller never waits for the provider.
+    """
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError:
@@ -85,7 +91,9 @@ async def decode_provider_user_id(token: str, settings: Settings, keys: SigningK
     algorithm, kid = header.get("alg"), header.get("kid")
     if algorithm not in PROVIDER_ALGORITHMS or not (kid is None or isinstance(kid, str)):
         raise Unauthorized("The bearer token is invalid.")
-    key = await keys.get(kid)
+    key = await keys.get(kid) if fetch_keys else keys.cached(kid)
+    if key is None:
+        raise Unauthorized("The bearer token's key is not known yet.")
     try:
         claims = jwt.decode(
             token,
@@ -106,11 +114,13 @@ async def decode_provider_user_id(token: str, settings: Settings, keys: SigningK
     return str(subject)
 
 
-async def verified_user_id(token: str, settings: Settings, keys: SigningKeys | None) -> str:
+async def verified_user_id(
+    token: str, settings: Settings, keys: SigningKeys | None, *, fetch_keys: bool = True
+) -> str:
     """The subject of a valid token: the identity provider's (when `keys` are configured
     and the token is signed with its algorithms), else ours (HS256)."""
     if keys is not None and _signed_by_provider(token):
-        return await decode_provider_user_id(token, settings, keys)
+        return await decode_provider_user_id(token, settings, keys, fetch_keys=fetch_keys)
     return decode_user_id(token, settings)
 
 

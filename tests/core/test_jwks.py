@@ -4,7 +4,6 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,14 +16,6 @@ from tests.local_http import JWKSProvider, SentryIngest
 
 CHALLENGE = 'Bearer realm="graphnode-api", error="invalid_token"'
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def provider() -> Iterator[JWKSProvider]:
-    server = JWKSProvider()
-    server.start()
-    yield server
-    server.stop()
 
 
 def oidc(provider: JWKSProvider, **overrides: Any) -> dict[str, Any]:

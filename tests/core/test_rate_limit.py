@@ -9,8 +9,9 @@ import sentry_sdk
 from app.core import rate_limit
 from app.core.config import SettingsError, load_settings
 from tests.conftest import ClientFactory, LogReader, auth, service_url
+from tests.core.test_jwks import bearer, oidc
 from tests.core.test_sentry import sentry_on
-from tests.local_http import SentryIngest
+from tests.local_http import JWKSProvider, SentryIngest
 from tests.routers.test_health import TcpProxy
 
 PROBLEM = "application/problem+json"
@@ -76,6 +77,23 @@ async def test_users_are_counted_apart_and_apart_from_anonymous_callers(
     assert (await client.get("/v1/nodes", headers=auth("bob"))).status_code == 200
     # Same address, no token: the address has its own count.
     assert (await client.get("/v1/nodes")).status_code == 401
+
+
+async def test_identity_provider_tokens_are_counted_per_user(
+    client_factory: ClientFactory, provider: JWKSProvider
+) -> None:
+    client = await client_factory(**oidc(provider), rate_limit_default="1/minute")
+    carol = bearer(provider.sign("carol", algorithm="ES256"))
+    # The limiter never waits for the provider: until a route has fetched the key set, a
+    # provider token is counted by address. This request spends the address's one.
+    assert (await client.get("/v1/nodes", headers=carol)).status_code == 200
+
+    assert (await client.get("/v1/nodes", headers=carol)).status_code == 200
+    assert (await client.get("/v1/nodes", headers=bearer(provider.sign("dave")))).status_code == 200
+    again = await client.get("/v1/nodes", headers=bearer(provider.sign("carol")))
+
+    assert again.status_code == 429  # her subject's count, whichever token she sends
+    assert len(provider.requests) == 1
 
 
 async def test_anonymous_callers_and_invalid_tokens_are_counted_by_address(
