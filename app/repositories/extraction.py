@@ -127,6 +127,8 @@ class ExtractionRepository:
             set_={
                 "weight": Edge.weight + statement.excluded.weight,
                 "updated_at": statement.excluded.updated_at,
+                # A changed edge gets a new ETag: a PATCH with an older If-Match is a 412.
+                "version": Edge.version + 1,
             },
         )
         await self.session.execute(

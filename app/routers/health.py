@@ -43,7 +43,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"status": "ok", "checks": {"database": "ok", "broker": "ok"}}]
+            "examples": [
+                {"status": "ok", "checks": {"database": "ok", "broker": "ok"}, "jobs_waiting": 0}
+            ]
         }
     )
 

@@ -16,16 +16,33 @@ import stopwordsiso
 from app.search.folding import fold
 
 _YAKE_LISTS = files("yake.core").joinpath("StopwordsList")
+# YAKE ships these lists in legacy code pages and reads them as ISO-8859-1: it prints a
+# warning to stdout (a line that is not JSON) and garbles their accented words.
+_YAKE_ENCODINGS = {"lt": "cp1257", "sk": "cp1250"}
 _BOTH_LISTS = frozenset({"ja", "zh"})
+
+
+def _yake_list(code: str) -> list[str] | None:
+    resource = _YAKE_LISTS.joinpath(f"stopwords_{code}.txt")
+    if not resource.is_file():
+        return None
+    return resource.read_text(encoding=_YAKE_ENCODINGS.get(code, "utf-8-sig")).split("\n")
+
+
+@functools.cache
+def yake_stopwords(language: str) -> frozenset[str]:
+    """YAKE's own stop-word list for `language` as YAKE uses it (lower-cased; its
+    language-neutral list when it has none), read in the list's own encoding: pass it to
+    `yake.KeywordExtractor(stopwords=...)`, which then reads no file itself."""
+    code = language[:2].lower()
+    words = _yake_list(code) or _yake_list("noLang") or []
+    return frozenset(word.lower() for word in words)
 
 
 @functools.cache
 def stopwords(language: str) -> frozenset[str]:
     """The folded stop words of an ISO 639-1 language; empty for a language without a list."""
-    resource = _YAKE_LISTS.joinpath(f"stopwords_{language}.txt")
-    raw: list[str] = []
-    if resource.is_file():
-        raw += resource.read_bytes().decode("utf-8-sig", errors="replace").split("\n")
+    raw = _yake_list(language) or []
     if not raw or language in _BOTH_LISTS:
         raw += stopwordsiso.stopwords(language)
     folded = (fold(word.strip()) for word in raw)

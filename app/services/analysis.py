@@ -9,8 +9,6 @@ analysis runs in a worker thread and the event loop keeps serving.
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import math
 import re
 import threading
@@ -22,6 +20,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from segtok.segmenter import split_multi
 
 from app.core.audit import audited
+from app.search.stopwords import yake_stopwords
 from app.services.concepts import CJK_LANGUAGES, cjk_words
 
 WORDS_PER_MINUTE = 230
@@ -60,31 +59,13 @@ class Analysis:
     key_phrases: list[Term]
 
 
-# YAKE ships these stop-word lists in legacy code pages and reads them as ISO-8859-1: it
-# prints a warning to stdout (a line that is not JSON) and garbles their accented words.
-_STOPWORD_ENCODINGS = {"lt": "cp1257", "sk": "cp1250"}
-
-
-@functools.cache
-def stopwords(language: str) -> frozenset[str]:
-    """YAKE's stop-word list for `language` (its language-neutral list when it has none),
-    read in the list's own encoding."""
-    code = language[:2].lower()
-    lists = importlib.resources.files("yake.core") / "StopwordsList"
-    resource = lists / f"stopwords_{code}.txt"
-    if not resource.is_file():
-        resource = lists / "stopwords_noLang.txt"
-    text = resource.read_text(encoding=_STOPWORD_ENCODINGS.get(code, "utf-8"))
-    return frozenset(text.lower().split("\n"))
-
-
 def _terms(text: str, language: str, *, max_words: int) -> list[tuple[str, float]]:
     extractor = yake.KeywordExtractor(
         lan=language,
         n=max_words,
         top=TOP_TERMS * 2,
         dedup_lim=0.8,
-        stopwords=stopwords(language),
+        stopwords=yake_stopwords(language),
     )
     return [(str(term), float(score)) for term, score in extractor.extract_keywords(text)]
 

@@ -22,7 +22,7 @@ from lemminflect import getAllLemmas
 from segtok.segmenter import split_multi
 
 from app.search.folding import index_text, is_cjk, words
-from app.search.stopwords import stopwords
+from app.search.stopwords import stopwords, yake_stopwords
 from app.search.terms import is_korean_predicate, phrase_tokens, split_cjk_run, strip_particle
 
 _CANDIDATES = 40
@@ -73,7 +73,13 @@ def _keep_phrase(phrase: str, language: str, verbs: set[str]) -> bool:
 
 
 def _yake_candidates(text: str, language: str) -> list[str]:
-    extractor = yake.KeywordExtractor(lan=language, n=2, top=_CANDIDATES, dedup_lim=0.9)
+    extractor = yake.KeywordExtractor(
+        lan=language,
+        n=2,
+        top=_CANDIDATES,
+        dedup_lim=0.9,
+        stopwords=yake_stopwords(language),
+    )
     return [str(term) for term, _ in extractor.extract_keywords(text)]
 
 

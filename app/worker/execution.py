@@ -311,7 +311,10 @@ async def _dead_letter(
         f"job {job.id} stopped its worker {job.attempts} times; the broker dead-lettered it"
     )
     event_id = error_tracking.capture_exception(
-        error, context={"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts}
+        error,
+        {"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts},
+        handled=False,  # nothing in the code expected its workers to die
+        mechanism=JOB_MECHANISM,
     )
     problem = job_problem(
         job,

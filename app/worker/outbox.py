@@ -38,7 +38,7 @@ class OutboxRelay:
         *,
         interval_seconds: float,
     ) -> None:
-        self._queue = queue
+        self.transport = queue  # the broker's side: stamps and sends one job
         self._sessions = sessions
         self._interval = interval_seconds
         # Jobs this process is sending right now: the relay's pass leaves them alone.
@@ -49,7 +49,7 @@ class OutboxRelay:
         """Stamp the job with its message labels (before it is stored); returns the send
         to run once it has committed, which never raises: a job the broker does not take
         waits for the relay."""
-        span = self._queue.stamp(job)
+        span = self.transport.stamp(job)
 
         async def send_after_commit() -> None:
             with span:
@@ -111,7 +111,7 @@ class OutboxRelay:
         self._in_flight.add(job.id)
         try:
             try:
-                await asyncio.wait_for(self._queue.send(job), SEND_TIMEOUT_SECONDS)
+                await asyncio.wait_for(self.transport.send(job), SEND_TIMEOUT_SECONDS)
             except Exception as error:
                 log.warning(
                     "outbox.send_failed", job_id=str(job.id), error_type=type(error).__name__

@@ -4,6 +4,7 @@ from httpx import AsyncClient
 
 from app.main import create_app
 from tests.conftest import ClientFactory, LogReader, SettingsFactory, asgi_request, auth
+from tests.worker.test_jobs_in_process import wait_for_job
 
 ALICE = auth("alice")
 
@@ -55,6 +56,8 @@ async def test_head_works_on_lists_jobs_and_probes(client: AsyncClient) -> None:
         "/v1/ai/jobs", json={"kind": "extract-graph", "text": "Graphs link nodes."}, headers=ALICE
     )
     assert job.status_code == 202
+    # Finished first: a job that changes state between the GET and the HEAD changes length.
+    await wait_for_job(client, job.headers["location"], ALICE)
 
     for path in ("/v1/nodes", "/v1/nodes?limit=1", job.headers["location"], "/healthz"):
         get = await client.get(path, headers=ALICE)

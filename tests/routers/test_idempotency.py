@@ -321,29 +321,40 @@ async def test_expired_keys_are_purged_when_the_app_starts(
     assert await _keys(database_url) == [fresh]
 
 
-class BrokenQueue:
-    async def enqueue(self, job: Any) -> None:
+class RefusingTransport:
+    """The broker's side of the outbox while the broker is down."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def stamp(self, job: Any) -> Any:
+        return self.transport.stamp(job)
+
+    async def send(self, job: Any) -> None:
         raise ConnectionError("broker down")
 
 
-async def test_a_job_refused_with_503_after_its_commit_does_not_replay_the_503_or_202(
+async def test_a_job_accepted_while_the_broker_is_down_is_replayed_not_submitted_again(
     client_factory: ClientFactory, settings_factory: SettingsFactory
 ) -> None:
-    app = create_app(settings_factory())
+    app = create_app(settings_factory(outbox_relay_interval_seconds=3600))
     client = await client_factory(app)
-    state = app.state
-    working_queue, state.job_queue = state.job_queue, BrokenQueue()
+    relay = app.state.job_queue
+    working, relay.transport = relay.transport, RefusingTransport(relay.transport)
     key = new_key()
     body = {"kind": "extract-graph", "text": "Graphs link concepts."}
 
-    refused = await client.post("/v1/ai/jobs", json=body, headers=keyed(ALICE, key))
-    state.job_queue = working_queue
+    accepted = await client.post("/v1/ai/jobs", json=body, headers=keyed(ALICE, key))
+    relay.transport = working
     retried = await client.post("/v1/ai/jobs", json=body, headers=keyed(ALICE, key))
 
-    assert refused.status_code == 503
+    # Accepted once its row committed (the outbox sends it later): the retry gets that job.
+    assert accepted.status_code == 202
+    assert accepted.json()["status"] == "queued"
     assert retried.status_code == 202
-    assert "idempotent-replayed" not in retried.headers
-    assert retried.json()["id"] != refused.json()["job_id"]
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert retried.json()["id"] == accepted.json()["id"]
+    assert retried.headers["location"] == accepted.headers["location"]
 
 
 async def test_a_request_that_lost_its_reservation_cannot_record_its_response(

@@ -16,18 +16,22 @@ PROBLEM = "application/problem+json"
 
 
 class HeldQueue:
-    """Keeps submitted jobs until `deliver()`: a message on its way to a worker."""
+    """The broker's side of the outbox, holding sent jobs until `deliver()`: a message on
+    its way to a worker. The relay records them as sent, so it does not send them again."""
 
-    def __init__(self, queue: Any) -> None:
-        self.queue = queue
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
         self.held: list[Job] = []
 
-    async def enqueue(self, job: Job) -> None:
+    def stamp(self, job: Job) -> Any:
+        return self.transport.stamp(job)
+
+    async def send(self, job: Job) -> None:
         self.held.append(job)
 
     async def deliver(self) -> None:
         for job in self.held:
-            await self.queue.enqueue(job)
+            await self.transport.send(job)
 
 
 async def client_holding_jobs(
@@ -36,8 +40,9 @@ async def client_holding_jobs(
     """A client whose app keeps submitted jobs in a HeldQueue instead of sending them."""
     app = create_app(settings_factory())
     client = await client_factory(app)
-    held = HeldQueue(app.state.job_queue)
-    app.state.job_queue = held
+    relay = app.state.job_queue
+    held = HeldQueue(relay.transport)
+    relay.transport = held
     return client, held
 
 

@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.db import create_engine, create_session_factory, migrate
 from app.models import Edge, Node
+from app.search.folding import fold
+from app.search.stopwords import stopwords, yake_stopwords
 from app.services.concepts import extract_concepts
 from app.services.extraction import analyse_document, graph_extraction_service
+from tests.routers.test_ai import LITHUANIAN, SLOVAK
 
 THREE_SENTENCES = (
     "Graph databases store nodes and edges. Relational databases store rows in tables. "
@@ -127,6 +130,24 @@ def test_concepts_in_other_languages_are_words_not_sentences(
         assert all(len(concept) <= 6 for concept in concepts)
 
 
+@pytest.mark.parametrize(("text", "language"), [(LITHUANIAN, "lt"), (SLOVAK, "sk")])
+def test_extraction_prints_nothing_for_languages_with_legacy_stopword_lists(
+    capsys: pytest.CaptureFixture[str], text: str, language: str
+) -> None:
+    concepts = extract_concepts(text, language=language, limit=15)
+
+    assert concepts
+    assert capsys.readouterr().out == ""  # YAKE's encoding warning is not a JSON line
+
+
+def test_stop_words_of_legacy_lists_are_read_in_their_encoding() -> None:
+    assert {"nėra", "aš"} <= yake_stopwords("lt")
+    assert "avšak" in yake_stopwords("sk")
+    assert {fold("nėra"), fold("aš")} <= stopwords("lt")  # folded like indexed text
+    assert fold("avšak") in stopwords("sk")
+    assert not [word for word in stopwords("sk") | stopwords("lt") if "\ufffd" in word]
+
+
 def test_edges_join_concepts_of_one_sentence_weighted_by_count() -> None:
     extraction = analyse_document(THREE_SENTENCES)
 
@@ -163,6 +184,23 @@ async def test_extracting_the_same_text_twice_adds_nothing(
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Node)) == len(first.concepts)
         assert sorted((await session.execute(select(Edge.weight))).scalars()) == weights
+
+
+async def test_an_edge_strengthened_by_extraction_gets_a_new_etag(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _extract(sessions, "alice", THREE_SENTENCES)
+    async with sessions() as session:
+        before = {edge.id: edge.version for edge in (await session.execute(select(Edge))).scalars()}
+    # Another text with "nodes" and "edges" in one sentence strengthens that edge.
+    second = await _extract(sessions, "alice", "Every graph has nodes and edges.")
+    async with sessions() as session:
+        after = {edge.id: edge.version for edge in (await session.execute(select(Edge))).scalars()}
+
+    assert second.edges_strengthened >= 1
+    changed = [edge_id for edge_id, version in before.items() if after[edge_id] != version]
+    assert len(changed) == second.edges_strengthened
+    assert all(after[edge_id] == before[edge_id] + 1 for edge_id in changed)
 
 
 async def test_extracted_nodes_are_searchable(

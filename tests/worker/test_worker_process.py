@@ -477,6 +477,8 @@ async def test_a_job_whose_worker_keeps_dying_is_dead_lettered_and_failed_on_sqs
     (event,) = sentry_ingest.events
     assert event["event_id"] == problem["event_id"]
     assert event["contexts"]["graphnode"]["attempts"] == 2
+    mechanism = event["exception"]["values"][-1]["mechanism"]
+    assert mechanism == {"type": "taskiq", "handled": False}
 
 
 async def test_every_worker_line_is_json_and_job_lines_carry_the_jobs_ids(
