@@ -26,6 +26,7 @@ from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
 from app.core.negotiation import negotiate_json
 from app.core.rate_limit import CallerRateLimiter, RateLimitMiddleware
 from app.core.sentry import flush_sentry, init_sentry
+from app.core.spans import start_background_task
 from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
 from app.core.trace_context import add_traceparent, with_sentry_trace_from_w3c
 from app.errors.cors import ProblemCORSMiddleware
@@ -161,10 +162,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.job_queue.start()
     # Once before serving (so start-up logs stay in order), then in the background.
     await purge_expired_keys(app.state.session_factory)
-    purging = asyncio.create_task(
+    purging = start_background_task(
         purge_expired_keys_forever(
             app.state.session_factory, interval_seconds=PURGE_INTERVAL_SECONDS
-        )
+        ),
+        name="idempotency-purge",
     )
     log.info(
         "app.started",

@@ -124,6 +124,9 @@ def _close_sentry() -> None:
         client.close(timeout=2)
     sentry_sdk.get_global_scope().set_client(None)
     sentry_sdk.get_global_scope().remove_tag("component")
+    # A test's own client span left open (a response that failed mid-stream) would stay
+    # current in the scope the next test starts from.
+    sentry_sdk.get_current_scope().span = None
 
 
 class LogReader:

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.spans import start_background_task
 from app.models import Job, utcnow
 from app.repositories.jobs import JobRepository
 from app.worker.queue import TaskiqJobQueue
@@ -90,7 +91,7 @@ class OutboxRelay:
         return sent
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._task = start_background_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
         if self._task is not None:

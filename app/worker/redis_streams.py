@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
+from app.core.spans import start_background_task
+
 log = structlog.get_logger("graphnode.worker")
 
 
@@ -48,7 +50,7 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         if self._keepalive is None:
-            self._keepalive = asyncio.create_task(self._keep_claimed())
+            self._keepalive = start_background_task(self._keep_claimed(), name="redis-keepalive")
         reclaim_every = self.idle_timeout / 1000 / 10
         next_reclaim = 0.0
         async with Redis(connection_pool=self.connection_pool) as redis:
