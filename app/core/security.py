@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
@@ -53,27 +53,41 @@ def create_access_token(user_id: str, settings: Settings, *, ttl_seconds: int | 
 
 def decode_user_id(token: str, settings: Settings) -> str:
     """The token's subject; Unauthorized for any token we did not issue or that expired."""
+    claims = _verified_claims(
+        token,
+        settings.jwt_secret.get_secret_value(),
+        ALGORITHM,
+        settings,
+        required=["sub", "exp", "iat", "iss", "aud"],
+    )
+    # A token living longer than we would ever issue was not issued by us as configured.
+    if claims["exp"] - claims["iat"] > MAX_TOKEN_LIFETIME_SECONDS:
+        raise Unauthorized("The bearer token is invalid.")
+    return str(claims["sub"])
+
+
+def _verified_claims(
+    token: str, key: Any, algorithm: str, settings: Settings, *, required: list[str]
+) -> dict[str, Any]:
+    """The token's claims, its signature, expiry, issuer, audience and subject checked;
+    Unauthorized otherwise."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=[ALGORITHM],
+            key,
+            algorithms=[algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "exp", "iat", "iss", "aud"]},
+            options={"require": required},
             leeway=10,
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("The bearer token has expired.") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("The bearer token is invalid.") from None
-    subject = claims["sub"]
-    if not valid_user_id(subject):
+    if not valid_user_id(claims["sub"]):
         raise Unauthorized("The bearer token is invalid.")
-    # A token living longer than we would ever issue was not issued by us as configured.
-    if claims["exp"] - claims["iat"] > MAX_TOKEN_LIFETIME_SECONDS:
-        raise Unauthorized("The bearer token is invalid.")
-    return str(subject)
+    return claims
 
 
 async def decode_provider_user_id(
@@ -94,24 +108,10 @@ async def decode_provider_user_id(
     key = await keys.get(kid) if fetch_keys else keys.cached(kid)
     if key is None:
         raise Unauthorized("The bearer token's key is not known yet.")
-    try:
-        claims = jwt.decode(
-            token,
-            key,
-            algorithms=[algorithm],
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": ["sub", "exp", "iss", "aud"]},
-            leeway=10,
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("The bearer token has expired.") from None
-    except jwt.InvalidTokenError:
-        raise Unauthorized("The bearer token is invalid.") from None
-    subject = claims["sub"]
-    if not valid_user_id(subject):
-        raise Unauthorized("The bearer token is invalid.")
-    return str(subject)
+    claims = _verified_claims(
+        token, key, algorithm, settings, required=["sub", "exp", "iss", "aud"]
+    )
+    return str(claims["sub"])
 
 
 async def verified_user_id(
