@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
@@ -302,3 +305,30 @@ class JWKSProvider(RecordingServer):
         if self.down:
             return 503, {}, b'{"error": "maintenance"}'
         return 200, {}, json.dumps(self.jwks()).encode()
+
+
+def wait_for_http(
+    process: subprocess.Popen[bytes],
+    url: str,
+    *,
+    timeout: float = 30,
+    request_timeout: float = 1,
+    log: Path | None = None,
+) -> httpx.Response:
+    """The first answer from `url` while `process` (which serves it) starts; fails with the
+    process's output (its `log` file, else its stdout pipe) if it exits first, or after
+    `timeout` seconds."""
+
+    def output() -> str:
+        if log is not None:
+            return log.read_text()[-3000:]
+        return process.stdout.read().decode() if process.stdout else ""
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return httpx.get(url, timeout=request_timeout)
+        except httpx.TransportError:
+            assert process.poll() is None, output()
+            assert time.monotonic() < deadline, f"nothing answered at {url}"
+            time.sleep(0.2)

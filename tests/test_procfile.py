@@ -19,7 +19,7 @@ import redis
 from app.core.config import Settings
 from app.core.security import create_access_token
 from tests.conftest import service_url
-from tests.local_http import SentryIngest
+from tests.local_http import SentryIngest, wait_for_http
 from tests.routers.test_ai import LITHUANIAN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,15 +66,7 @@ def test_web_entry_serves_healthz(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "web did not start"
-                time.sleep(0.2)
+        response = wait_for_http(process, f"http://127.0.0.1:{port}/healthz")
         assert response.status_code == 200
         assert response.json()["version"].startswith("graphnode-api@")
     finally:
@@ -154,7 +146,9 @@ def test_make_start_runs_the_api_and_the_worker_and_stops_on_ctrl_c(
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
-        response = wait_for_http(f"http://127.0.0.1:{port}/healthz", process, log)
+        response = wait_for_http(
+            process, f"http://127.0.0.1:{port}/healthz", timeout=60, request_timeout=2, log=log
+        )
         wait_for_text(log, "Listening started.", process)
     finally:
         with contextlib.suppress(ProcessLookupError):  # already gone: the output says why
@@ -175,17 +169,6 @@ def test_make_start_runs_the_api_and_the_worker_and_stops_on_ctrl_c(
 
 
 _APP_SETTINGS = ("SENTRY_", "BROKER_", "DATABASE_", "ENVIRONMENT", "JWT_", "PORT", "WEB_")
-
-
-def wait_for_http(url: str, process: subprocess.Popen[bytes], log: Path) -> httpx.Response:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return httpx.get(url, timeout=2)
-        except httpx.TransportError:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"{url} never answered: {log.read_text()[-3000:]}"
-            time.sleep(0.2)
 
 
 def wait_for_text(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
@@ -241,15 +224,7 @@ def test_web_process_writes_only_json_lines(tmp_path: Path, sentry_ingest: Sentr
     )
     token = create_access_token("alice", Settings(_env_file=None, jwt_secret=secret))  # type: ignore[call-arg]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "web did not start"
-                time.sleep(0.2)
+        wait_for_http(process, f"http://127.0.0.1:{port}/healthz")
         analysed = httpx.post(
             f"http://127.0.0.1:{port}/v1/ai/lightweight-analyze",
             json={"text": LITHUANIAN},  # YAKE printed a warning for this language's list

@@ -8,13 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.core.startup import DependencyUnreachable, reach, redact_url
+from tests.local_http import wait_for_http
 from tests.test_procfile import BIN, ROOT, procfile
 
 SECRET = "pw-never-shown"
@@ -161,15 +160,7 @@ def test_api_without_auto_migrate_starts_without_its_database_and_is_not_ready(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read() if process.stdout else ""
-                assert time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
+        response = wait_for_http(process, f"http://127.0.0.1:{port}/readyz", request_timeout=5)
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=30)[0].decode()
