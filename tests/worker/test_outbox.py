@@ -21,7 +21,7 @@ from sqlalchemy import Connection, text
 from app.core.db import alembic_config, create_engine, create_session_factory
 from app.repositories.jobs import JobRepository
 from tests.core.test_startup import unused_port
-from tests.test_procfile import wait_for_http
+from tests.local_http import wait_for_http
 from tests.worker.test_jobs_in_process import ALICE, DOCUMENT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_a_job_committed_by_an_api_that_died_before_sending_it_runs_after_a_rest
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     doomed = start_api(tmp_path, port, first_log, hook="die-before-send")
     try:
-        wait_for_http(f"{base}/healthz", doomed, first_log)
+        wait_for_http(doomed, f"{base}/healthz", log=first_log)
         # The row commits, then the process dies as it is about to send: no answer.
         with pytest.raises(httpx.TransportError):
             httpx.post(
@@ -91,7 +91,7 @@ def test_a_job_committed_by_an_api_that_died_before_sending_it_runs_after_a_rest
 
     restarted = start_api(tmp_path, port, second_log)
     try:
-        wait_for_http(f"{base}/healthz", restarted, second_log)
+        wait_for_http(restarted, f"{base}/healthz", log=second_log)
         job = wait_until_finished(f"{base}/v1/ai/jobs/{job_id}", restarted, second_log)
         ready = httpx.get(f"{base}/readyz", timeout=5).json()
     finally:
