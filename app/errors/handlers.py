@@ -26,12 +26,11 @@ from app.core.sentry import HANDLED_ERRORS_LOGGER, HTTP_MECHANISM
 from app.core.tracking import error_tracking
 from app.errors import catalog
 from app.errors.exceptions import AppError, InternalError, PayloadTooLarge, ValidationFailed
-from app.errors.problem import ProblemResponse
+from app.errors.problem import INTERNAL_ERROR_DETAIL, ProblemResponse
 
 log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
 
 _BODYLESS_STATUSES = frozenset({204, 205, 304})
-INTERNAL_ERROR_DETAIL = "The server failed to handle this request. It has been reported."
 _VALIDATION_LOCATIONS = {"query": "parameter", "path": "parameter", "cookie": "parameter"}
 
 

@@ -1,4 +1,4 @@
-"""The RFC 9457 Problem Details body: its OpenAPI schema and its HTTP response."""
+"""The RFC 9457 Problem Details body: built from an exception, its schema, its response."""
 
 from __future__ import annotations
 
@@ -10,7 +10,39 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
+from app.errors.exceptions import AppError, InternalError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+INTERNAL_ERROR_DETAIL = "The server failed to handle this request. It has been reported."
+
+
+def problem_from(
+    exc: BaseException,
+    *,
+    instance: str,
+    correlation_id: str | None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """The problem body for `exc`, for an HTTP response or a failed job alike.
+
+    An `AppError` gives its type, detail and extension members; anything else is an
+    `internal-error` whose detail says nothing about the exception.
+    """
+    if not isinstance(exc, AppError):
+        exc = InternalError(INTERNAL_ERROR_DETAIL)
+    problem_type = exc.problem_type
+    body: dict[str, Any] = dict(exc.extensions)
+    body.update(
+        type=problem_type.uri,
+        title=problem_type.title,
+        status=exc.status_code,
+        detail=exc.detail,
+        instance=instance,
+        correlation_id=correlation_id,
+    )
+    if event_id is not None:
+        body["event_id"] = event_id
+    return body
 
 
 class Problem(BaseModel):
