@@ -7,6 +7,7 @@ missing label; these tests prove propagation across processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -66,6 +67,9 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # A child the manager left behind (it was killed, or exited first) goes too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 # moto's server accepts any credentials; aiobotocore needs some to sign its requests.
