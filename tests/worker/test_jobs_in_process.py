@@ -44,14 +44,18 @@ async def wait_for_log(logs: LogReader, event: str, *, seconds: float = 15) -> A
 async def wait_for_job(
     client: AsyncClient, location: str, headers: dict[str, str], *, seconds: float = 15
 ) -> Any:
+    """Poll as a client should: the interval grows to a second, so a slow job on a busy
+    machine does not run into the AI rate limit that job reads count against."""
     deadline = asyncio.get_running_loop().time() + seconds
+    interval = 0.05
     while True:
         job = (await client.get(location, headers=headers)).json()
         if job["status"] in ("succeeded", "failed"):
             return job
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"job did not finish: {job}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(interval)
+        interval = min(1.0, interval * 1.5)
 
 
 async def wait_for_line(logs: LogReader, event: str, *, seconds: float = 10) -> Any:
