@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import inspect
 from dataclasses import dataclass
 
@@ -18,6 +19,17 @@ class ProblemType:
     @property
     def uri(self) -> str:
         return f"{PROBLEM_TYPE_PREFIX}{self.slug}"
+
+    def title_for(self, status: int) -> str:
+        """The title of a problem of this type: a generic type's is the status phrase."""
+        return self.title if self.status is not None else status_phrase(status)
+
+
+def status_phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 _by_slug: dict[str, ProblemType] = {}

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from app.errors.exceptions import BadRequest
-from app.errors.handlers import problem_response
+from app.http.problems import problem_response
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
@@ -18,14 +18,9 @@ class ProblemCORSMiddleware(CORSMiddleware):
             if "origin" in headers and "access-control-request-method" in headers:
                 response = self.preflight_response(request_headers=headers)
                 if response.status_code == BadRequest.status_code:
-                    response = problem_response(
-                        Request(scope),
-                        status=BadRequest.status_code,
-                        problem_type=BadRequest.problem_type,
-                        # Starlette's text names what was refused (origin, method, headers).
-                        detail=bytes(response.body).decode(),
-                        headers={"Vary": "Origin"},
-                    )
+                    # Starlette's text names what was refused (origin, method, headers).
+                    refused = BadRequest(bytes(response.body).decode(), headers={"Vary": "Origin"})
+                    response = problem_response(Request(scope), refused)
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
