@@ -20,14 +20,14 @@ from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate, ping
 from app.core.jwks import build_signing_keys
 from app.core.logging import configure_logging
-from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
+from app.core.middleware import RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
 from app.core.spans import start_background_task
 from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
 from app.core.trace_context import add_traceparent
 from app.http.application import GraphNodeAPI
 from app.http.body_limit import ContentLengthLimitMiddleware
-from app.http.cors import ProblemCORSMiddleware
+from app.http.cors import EXPOSED_HEADERS, ProblemCORSMiddleware
 from app.http.docs import install_offline_docs
 from app.http.head import HeadAsGetMiddleware
 from app.http.negotiation import negotiate_json
@@ -192,18 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=[
-                    REQUEST_ID_HEADER,
-                    "ETag",
-                    "Location",
-                    "Retry-After",
-                    "RateLimit",
-                    "RateLimit-Policy",
-                    "Accept-Post",
-                    "Accept-Patch",
-                    "Link",
-                    IDEMPOTENT_REPLAYED_HEADER,
-                ],
+                expose_headers=[*EXPOSED_HEADERS, IDEMPOTENT_REPLAYED_HEADER],
             )
         )
     # At the edge, before routing and the body: a throttled caller or an oversized body

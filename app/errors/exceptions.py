@@ -201,9 +201,9 @@ class HTTPError(AppError):
     """An HTTP error status no problem type is declared for: the generic `http-error`,
     whose title is the status's reason phrase."""
 
-    problem_type = catalog.HTTP_ERROR
-
     def __init__(self, status: int, detail: str | None = None, **kwargs: Any) -> None:
+        # Per instance: the class stands for no one status.
+        self.problem_type = catalog.HTTP_ERROR
         self.status_code = status
         super().__init__(detail if detail is not None else catalog.status_phrase(status), **kwargs)
 

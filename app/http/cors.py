@@ -1,4 +1,5 @@
-"""CORS whose rejected preflight is a Problem Details response like every other error."""
+"""CORS: the headers other origins may read, and a rejected preflight as a Problem Details
+response like every other error."""
 
 from __future__ import annotations
 
@@ -7,8 +8,22 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from app.core.middleware import REQUEST_ID_HEADER
 from app.errors.exceptions import BadRequest
 from app.http.problems import problem_response
+
+# The response headers a browser script on another origin may read.
+EXPOSED_HEADERS = (
+    REQUEST_ID_HEADER,
+    "ETag",
+    "Location",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Accept-Post",
+    "Accept-Patch",
+    "Link",
+)
 
 
 class ProblemCORSMiddleware(CORSMiddleware):
