@@ -5,36 +5,37 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
 import structlog
 from fastapi import Depends, FastAPI
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from taskiq import InMemoryBroker
 
-from app.core.body_limit import ContentLengthLimitMiddleware
 from app.core.config import Settings, SettingsError, load_settings
 from app.core.db import create_engine, create_session_factory, migrate, ping
-from app.core.head import HeadAsGetMiddleware
 from app.core.jwks import build_signing_keys
 from app.core.logging import configure_logging
-from app.core.middleware import REQUEST_ID_HEADER, RequestContextMiddleware
-from app.core.negotiation import negotiate_json
-from app.core.rate_limit import CallerRateLimiter, RateLimitMiddleware
+from app.core.middleware import RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
 from app.core.spans import start_background_task
 from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
-from app.core.trace_context import add_traceparent, with_sentry_trace_from_w3c
-from app.errors.cors import ProblemCORSMiddleware
-from app.errors.handlers import install_problem_handlers
-from app.errors.openapi import add_problem_responses
+from app.core.trace_context import add_traceparent
+from app.http.application import GraphNodeAPI
+from app.http.body_limit import ContentLengthLimitMiddleware
+from app.http.cors import EXPOSED_HEADERS, ProblemCORSMiddleware
+from app.http.docs import install_offline_docs
+from app.http.head import HeadAsGetMiddleware
+from app.http.negotiation import negotiate_json
+from app.http.problems import install_problem_handlers
+from app.http.rate_limit import CallerRateLimiter, RateLimitMiddleware
 from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems, tags
-from app.routers.docs import install_offline_docs
+from app.routers.deps import ReadinessChecks
 from app.routers.idempotency import REPLAYED_HEADER as IDEMPOTENT_REPLAYED_HEADER
 from app.services.analysis import language_identifier
 from app.services.idempotency import (
@@ -42,7 +43,12 @@ from app.services.idempotency import (
     purge_expired_keys,
     purge_expired_keys_forever,
 )
-from app.worker.broker import BROKER_CONNECT_TIMEOUT_SECONDS, build_broker, probe_broker
+from app.worker.broker import (
+    BROKER_CONNECT_TIMEOUT_SECONDS,
+    build_broker,
+    ping_broker,
+    probe_broker,
+)
 from app.worker.execution import IN_PROCESS_JOBS, drain_in_process_jobs
 from app.worker.outbox import OutboxRelay
 from app.worker.queue import TaskiqJobQueue
@@ -50,53 +56,6 @@ from app.worker.queue import TaskiqJobQueue
 log = structlog.get_logger(__name__)
 
 JOB_DRAIN_SECONDS = 20.0
-
-
-class GraphNodeAPI(FastAPI):
-    """FastAPI with edge middleware *outside* Starlette's ServerErrorMiddleware.
-
-    Starlette runs the 500 handler in ServerErrorMiddleware, outside every user middleware:
-    there a context middleware's ContextVar is already reset and CORS headers are missing.
-    Wrapping the whole stack instead gives unhandled 500s the request context, the
-    `X-Request-ID` and CORS headers and the access-log line, like every other response.
-    """
-
-    edge_middleware: Sequence[Middleware] = ()
-    # With Sentry on: a request that brings only W3C `traceparent` continues its trace.
-    reads_w3c_trace_context = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            # Before Starlette's __call__, which the Sentry integration wraps in the
-            # middleware that reads the incoming trace headers.
-            if self.reads_w3c_trace_context:
-                scope = with_sentry_trace_from_w3c(scope)
-        elif scope["type"] == "lifespan":
-            send = self._without_startup_traceback(send)
-        await super().__call__(scope, receive, send)
-
-    def _without_startup_traceback(self, send: Send) -> Send:
-        """Starlette reports a failed start-up with its traceback, which uvicorn logs: when
-        the lifespan has printed the one line that says what failed, send that instead."""
-
-        async def send_message(message: Message) -> None:
-            failure = getattr(self.state, "startup_failure", None)
-            if message["type"] == "lifespan.startup.failed" and failure:
-                message = {"type": "lifespan.startup.failed", "message": ""}
-            await send(message)
-
-        return send_message
-
-    def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
-        for cls, args, kwargs in reversed(self.edge_middleware):
-            app = cls(app, *args, **kwargs)
-        return app
-
-    def openapi(self) -> dict[str, Any]:
-        if self.openapi_schema is None:
-            self.openapi_schema = add_problem_responses(super().openapi())
-        return self.openapi_schema
 
 
 async def _reach_dependencies(app: FastAPI, settings: Settings) -> None:
@@ -160,6 +119,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     # Its first pass sends what an earlier process committed but never sent.
     app.state.job_queue.start()
+    app.state.readiness = ReadinessChecks(
+        probes={
+            "database": partial(ping, app.state.engine),
+            "broker": partial(ping_broker, broker),
+        },
+        jobs_waiting=app.state.job_queue.waiting,
+    )
     # Once before serving (so start-up logs stay in order), then in the background.
     await purge_expired_keys(app.state.session_factory)
     purging = start_background_task(
@@ -226,18 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["*"],
                 allow_headers=["*"],
-                expose_headers=[
-                    REQUEST_ID_HEADER,
-                    "ETag",
-                    "Location",
-                    "Retry-After",
-                    "RateLimit",
-                    "RateLimit-Policy",
-                    "Accept-Post",
-                    "Accept-Patch",
-                    "Link",
-                    IDEMPOTENT_REPLAYED_HEADER,
-                ],
+                expose_headers=[*EXPOSED_HEADERS, IDEMPOTENT_REPLAYED_HEADER],
             )
         )
     # At the edge, before routing and the body: a throttled caller or an oversized body

@@ -36,11 +36,11 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_session_factory, migrate
 from app.core.logging import configure_logging
 from app.models import Edge, Node, NodeTag
-from app.repositories.cursor import Cursor
+from app.schemas.pagination import Cursor, PageRequest
 from app.search.folding import index_text
 from app.services.chat import chat_service
 from app.services.extraction import analyse_document, graph_extraction_service
-from app.services.graph import PageRequest, node_service
+from app.services.nodes import node_service
 
 OWNER = "growth-bench"
 EDGES_PER_NODE = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http
 import inspect
 from dataclasses import dataclass
 
@@ -19,9 +20,19 @@ class ProblemType:
     def uri(self) -> str:
         return f"{PROBLEM_TYPE_PREFIX}{self.slug}"
 
+    def title_for(self, status: int) -> str:
+        """The title of a problem of this type: a generic type's is the status phrase."""
+        return self.title if self.status is not None else status_phrase(status)
+
+
+def status_phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
 
 _by_slug: dict[str, ProblemType] = {}
-_by_status: dict[int, ProblemType] = {}
 
 
 def register(slug: str, *, title: str, status: int | None, doc: str | None) -> ProblemType:
@@ -31,9 +42,6 @@ def register(slug: str, *, title: str, status: int | None, doc: str | None) -> P
         slug=slug, title=title, status=status, description=inspect.cleandoc(doc or title)
     )
     _by_slug[slug] = problem_type
-    if status is not None:
-        # The first type declared for a status is its default (e.g. 404 -> not-found).
-        _by_status.setdefault(status, problem_type)
     return problem_type
 
 
@@ -43,10 +51,6 @@ def lookup(slug: str) -> ProblemType | None:
 
 def all_types() -> list[ProblemType]:
     return sorted(_by_slug.values(), key=lambda item: (item.status or 0, item.slug))
-
-
-def for_status(status: int) -> ProblemType | None:
-    return _by_status.get(status)
 
 
 HTTP_ERROR = register(

@@ -1,23 +1,27 @@
 """The AppError hierarchy: each class is one problem type (status, slug, title, docs).
 
-Routers, dependencies, services and middleware only raise these; the handlers in
-`app.errors.handlers` turn them into Problem Details. The class docstring is the type's
-documentation, served at `/problems/<slug>`.
+Routers, dependencies, services and middleware only raise these; `app.errors.problem`
+turns them into Problem Details (the handlers at the HTTP edge, `app.http.problems`, send
+them). The class docstring is the type's documentation, served at `/problems/<slug>`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from app.errors import catalog
+
+# The first class declared for a status stands for it (e.g. 404 -> NotFound).
+_by_status: dict[int, type[AppError]] = {}
 
 
 class AppError(Exception):
     """Base class: an error with a meaning the client can act on."""
 
-    problem_type: ClassVar[catalog.ProblemType]
-    status_code: ClassVar[int]
+    # Set on each class by its declaration (`slug=`, `status=`, `title=`).
+    problem_type: catalog.ProblemType
+    status_code: int
 
     def __init_subclass__(
         cls, *, slug: str | None = None, status: int | None = None, title: str | None = None
@@ -29,6 +33,7 @@ class AppError(Exception):
             raise TypeError(f"{cls.__name__} declares slug {slug!r} without status and title")
         cls.status_code = status
         cls.problem_type = catalog.register(slug, title=title, status=status, doc=cls.__doc__)
+        _by_status.setdefault(status, cls)
 
     def __init__(
         self,
@@ -190,3 +195,25 @@ class UpstreamTimeout(
     _RetryableError, slug="upstream-timeout", status=504, title="Upstream timeout"
 ):
     """A service this API depends on did not answer in time. Retrying later may help."""
+
+
+class HTTPError(AppError):
+    """An HTTP error status no problem type is declared for: the generic `http-error`,
+    whose title is the status's reason phrase."""
+
+    def __init__(self, status: int, detail: str | None = None, **kwargs: Any) -> None:
+        # Per instance: the class stands for no one status.
+        self.problem_type = catalog.HTTP_ERROR
+        self.status_code = status
+        super().__init__(detail if detail is not None else catalog.status_phrase(status), **kwargs)
+
+
+def error_for_status(
+    status: int, detail: str | None = None, *, headers: Mapping[str, str] | None = None
+) -> AppError:
+    """The AppError standing for an HTTP status (a framework's HTTPException, say): the
+    class declared for it, else an `HTTPError`. Its headers are `headers`, no others."""
+    cls = _by_status.get(status)
+    error = HTTPError(status, detail) if cls is None else cls(detail)
+    error.headers = dict(headers or {})
+    return error

@@ -34,7 +34,7 @@ def problem_from(
     body: dict[str, Any] = dict(exc.extensions)
     body.update(
         type=problem_type.uri,
-        title=problem_type.title,
+        title=problem_type.title_for(exc.status_code),
         status=exc.status_code,
         detail=exc.detail,
         instance=instance,

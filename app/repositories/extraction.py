@@ -10,9 +10,9 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Edge, ExtractedDocument, Node, NodeTag
+from app.repositories.base import Repository
 from app.search.folding import index_text
 
 
@@ -30,14 +30,7 @@ class Link:
     weight: float
 
 
-class ExtractionRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> ExtractionRepository:
-        return cls(session)
-
+class ExtractionRepository(Repository):
     def _insert(self, table: Any) -> Any:
         dialect = self.session.get_bind().dialect.name
         if dialect == "postgresql":

@@ -20,11 +20,11 @@ from sqlalchemy import (
     union,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from app.models import Edge, Node, NodeTag
-from app.repositories.cursor import Cursor
+from app.repositories.base import Repository
+from app.schemas.pagination import Cursor
 
 Direction = Literal["out", "in", "both"]
 
@@ -44,14 +44,7 @@ def _after(model: type[Node] | type[Edge], cursor: Cursor | None) -> ColumnEleme
     )
 
 
-class NodeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> NodeRepository:
-        return cls(session)
-
+class NodeRepository(Repository):
     async def lock_owner(self, owner_id: str) -> None:
         """Serialise read-then-write changes to one owner's graph until the transaction ends.
 
@@ -159,14 +152,7 @@ class NodeRepository:
         return [(edge, node, "out" if edge.source_id == node_id else "in") for edge, node in result]
 
 
-class EdgeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> EdgeRepository:
-        return cls(session)
-
+class EdgeRepository(Repository):
     async def add(self, edge: Edge) -> Edge:
         self.session.add(edge)
         await self.session.flush()

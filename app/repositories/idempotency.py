@@ -8,23 +8,16 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import IdempotencyKey
+from app.repositories.base import Repository
 
 
 def _rowcount(result: Any) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-class IdempotencyKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> IdempotencyKeyRepository:
-        return cls(session)
-
+class IdempotencyKeyRepository(Repository):
     async def insert_if_absent(self, row: IdempotencyKey) -> bool:
         """Insert `row` unless the (owner, key) exists; True if inserted.
 

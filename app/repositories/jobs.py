@@ -7,20 +7,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, true, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Job
-from app.repositories.cursor import Cursor
+from app.repositories.base import Repository
+from app.schemas.pagination import Cursor
 
 
-class JobRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> JobRepository:
-        return cls(session)
-
+class JobRepository(Repository):
     async def add(self, job: Job) -> Job:
         self.session.add(job)
         await self.session.flush()

@@ -26,11 +26,11 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from app.models import Node, NodeTag
-from app.repositories.cursor import SCORE_SCALE, Cursor
+from app.repositories.base import Repository
+from app.schemas.pagination import SCORE_SCALE, Cursor
 from app.search.terms import Term
 
 TITLE_WEIGHT = 3.0
@@ -73,14 +73,7 @@ def _after(score: ColumnElement[int], cursor: Cursor | None) -> ColumnElement[bo
     return or_(score < cursor.key, and_(score == cursor.key, Node.id < cursor.id))
 
 
-class SearchRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @classmethod
-    def from_session(cls, session: AsyncSession) -> SearchRepository:
-        return cls(session)
-
+class SearchRepository(Repository):
     async def search(
         self,
         owner_id: str,

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.config import Settings
-from app.errors.exceptions import PayloadTooLarge
-from app.errors.openapi import problem_responses
-from app.routers.deps import CurrentUser, SessionDep
-from app.schemas.graph import NON_BLANK_MULTI_LINE
+from app.http.openapi import problem_responses
+from app.routers.deps import ChatProviderDep, CurrentUser, SessionDep, SettingsDep
+from app.routers.text_limits import NonBlank, check_text_size, refuse_oversized_bodies
 from app.services.analysis import text_analysis_service
 from app.services.chat import chat_service
 
 router = APIRouter(prefix="/v1/ai", tags=["ai"])
-
-# Bytes per character in the worst case (UTF-8) plus JSON overhead: a body larger than this
-# cannot hold an acceptable text, so it is refused before it is read and parsed.
-_MAX_BYTES_PER_CHAR = 4
-_JSON_OVERHEAD_BYTES = 1024
-
-# Not blank, and no control characters but tab and line breaks (PostgreSQL refuses NUL).
-NonBlank = Annotated[str, StringConstraints(min_length=1, pattern=NON_BLANK_MULTI_LINE)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -121,33 +111,8 @@ class AiInfo(BaseModel):
     limits: Limits
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def check_text_size(text: str, settings: Settings) -> None:
-    if len(text) > settings.ai_max_text_chars:
-        raise PayloadTooLarge(
-            f"The text has {len(text)} characters; the limit is {settings.ai_max_text_chars}.",
-            max_text_chars=settings.ai_max_text_chars,
-        )
-
-
-def refuse_oversized_bodies(request: Request) -> None:
-    settings = _settings(request)
-    declared = request.headers.get("content-length", "")
-    limit = settings.ai_max_text_chars * _MAX_BYTES_PER_CHAR + _JSON_OVERHEAD_BYTES
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"The request body exceeds {limit} bytes.",
-            max_text_chars=settings.ai_max_text_chars,
-        )
-
-
 @router.get("", response_model=AiInfo, summary="What the AI surface offers")
-async def ai_info(request: Request) -> AiInfo:
-    settings = _settings(request)
+async def ai_info(settings: SettingsDep) -> AiInfo:
     return AiInfo(
         operations=["lightweight-analyze", "chat"],
         chat_provider=settings.llm_provider,
@@ -164,9 +129,9 @@ async def ai_info(request: Request) -> AiInfo:
     dependencies=[Depends(refuse_oversized_bodies)],
 )
 async def lightweight_analyze(
-    data: AnalyzeRequest, request: Request, user_id: CurrentUser
+    data: AnalyzeRequest, settings: SettingsDep, user_id: CurrentUser
 ) -> AnalysisOut:
-    check_text_size(data.text, _settings(request))
+    check_text_size(data.text, settings)
     analysis = await text_analysis_service.analyze(data.text)
     return AnalysisOut(
         language=analysis.language,
@@ -188,10 +153,14 @@ async def lightweight_analyze(
     dependencies=[Depends(refuse_oversized_bodies)],
 )
 async def chat(
-    data: ChatRequest, request: Request, session: SessionDep, user_id: CurrentUser
+    data: ChatRequest,
+    settings: SettingsDep,
+    provider: ChatProviderDep,
+    session: SessionDep,
+    user_id: CurrentUser,
 ) -> ChatReplyOut:
-    check_text_size(data.message, _settings(request))
+    check_text_size(data.message, settings)
     reply = await chat_service.reply(
-        session, owner_id=user_id, message=data.message, provider=request.app.state.chat_provider
+        session, owner_id=user_id, message=data.message, provider=provider
     )
     return ChatReplyOut(answer=reply.answer, node_ids=reply.node_ids, provider=reply.provider)

@@ -1,25 +1,85 @@
-"""Dependency aliases shared by the routers: the unit of work, the caller, a page request."""
+"""Typed dependencies of the routers: what the composition root (app.main) put on the
+application state, the unit of work, the caller, a page request, shared headers.
+
+Routes take these instead of reading `request.app.state`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Depends, Header, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.config import Settings
 from app.core.db import unit_of_work
 from app.core.security import CurrentUser
 from app.errors.exceptions import ValidationFailed
-from app.repositories.cursor import CURSOR_PATTERN, Cursor
+from app.providers.chat import ChatProvider
 from app.schemas.graph import PAGE_DEFAULT, PAGE_MAX
-from app.services.graph import PageRequest
+from app.schemas.pagination import CURSOR_PATTERN, Cursor, PageRequest
+from app.services.jobs import JobQueue
 
-__all__ = ["CurrentUser", "PageDep", "SessionDep"]
+__all__ = [
+    "ChatProviderDep",
+    "CurrentUser",
+    "IfMatch",
+    "JobQueueDep",
+    "PageDep",
+    "ReadinessChecks",
+    "ReadinessDep",
+    "SessionDep",
+    "SessionFactoryDep",
+    "SettingsDep",
+]
 
 
-async def _session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work(request.app.state.session_factory) as session:
+@dataclass(frozen=True, slots=True)
+class ReadinessChecks:
+    """What /readyz asks; app.main builds it from the engine, the broker and the outbox."""
+
+    # By name, a call that raises when that dependency is unreachable.
+    probes: Mapping[str, Callable[[], Awaitable[None]]]
+    # Jobs stored but not yet accepted by the broker; None when the database cannot say.
+    jobs_waiting: Callable[[], Awaitable[int | None]]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _session_factory(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.session_factory
+    return sessions
+
+
+def _job_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.job_queue
+    return queue
+
+
+def _chat_provider(request: Request) -> ChatProvider:
+    provider: ChatProvider = request.app.state.chat_provider
+    return provider
+
+
+def _readiness(request: Request) -> ReadinessChecks:
+    readiness: ReadinessChecks = request.app.state.readiness
+    return readiness
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SessionFactoryDep = Annotated[async_sessionmaker[AsyncSession], Depends(_session_factory)]
+JobQueueDep = Annotated[JobQueue, Depends(_job_queue)]
+ChatProviderDep = Annotated[ChatProvider, Depends(_chat_provider)]
+ReadinessDep = Annotated[ReadinessChecks, Depends(_readiness)]
+
+
+async def _session(sessions: SessionFactoryDep) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(sessions) as session:
         yield session
 
 
@@ -47,6 +107,11 @@ def _page(
 
 
 PageDep = Annotated[PageRequest, Depends(_page)]
+
+IfMatch = Annotated[
+    str | None,
+    Header(max_length=1000, description="ETag from a previous read; a stale one gives 412."),
+]
 
 
 def reject_repeated_query_parameters(request: Request) -> None:

@@ -6,12 +6,12 @@ import uuid
 
 from fastapi import APIRouter, Depends, Response, status
 
-from app.errors.openapi import problem_responses
-from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
+from app.http.openapi import problem_responses
+from app.routers.deps import CurrentUser, IfMatch, SessionDep, reject_repeated_query_parameters
 from app.routers.idempotency import IdempotencyDep
-from app.routers.nodes import IfMatch
 from app.schemas.graph import EdgeCreate, EdgeOut, EdgeUpdate
-from app.services.graph import edge_service, etag
+from app.services.edges import edge_service
+from app.services.resources import etag
 
 router = APIRouter(
     prefix="/v1/edges",

@@ -7,13 +7,12 @@ import contextlib
 from typing import Literal
 
 import structlog
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.db import ping
 from app.errors.exceptions import ServiceUnavailable
-from app.errors.openapi import problem_responses
-from app.worker.broker import ping_broker
+from app.http.openapi import problem_responses
+from app.routers.deps import ReadinessDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 log = structlog.get_logger(__name__)
@@ -62,8 +61,7 @@ class Readiness(BaseModel):
     response_model=Health,
     summary="Liveness: the process is serving",
 )
-async def healthz(request: Request) -> Health:
-    settings = request.app.state.settings
+async def healthz(settings: SettingsDep) -> Health:
     return Health(status="ok", version=settings.release, environment=settings.environment)
 
 
@@ -73,15 +71,11 @@ async def healthz(request: Request) -> Health:
     summary="Readiness: every dependency is reachable",
     responses=problem_responses(503),
 )
-async def readyz(request: Request) -> Readiness:
-    probes = {
-        "database": ping(request.app.state.engine),
-        "broker": ping_broker(request.app.state.broker),
-    }
+async def readyz(readiness: ReadinessDep) -> Readiness:
     checks: dict[str, Literal["ok", "unavailable"]] = {}
-    for name, probe in probes.items():
+    for name, probe in readiness.probes.items():
         try:
-            await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+            await asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS)
             checks[name] = "ok"
         except Exception as exc:  # any failure means "not ready", never a 500
             log.warning("readiness.check_failed", check=name, error_type=type(exc).__name__)
@@ -90,7 +84,7 @@ async def readyz(request: Request) -> Readiness:
     if checks["database"] == "ok":
         with contextlib.suppress(TimeoutError):
             jobs_waiting = await asyncio.wait_for(
-                request.app.state.job_queue.waiting(), READINESS_TIMEOUT_SECONDS
+                readiness.jobs_waiting(), READINESS_TIMEOUT_SECONDS
             )
     if "unavailable" in checks.values():
         # Probes repeat every few seconds: the warning above is the signal, not an event.

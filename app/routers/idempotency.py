@@ -11,17 +11,17 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import unit_of_work
-from app.core.security import CurrentUser
 from app.errors.exceptions import InvalidIdempotencyKey
+from app.routers.deps import CurrentUser, SessionFactoryDep
 from app.services.idempotency import Reservation, StoredResponse, idempotency_service
 
 HEADER = "Idempotency-Key"
@@ -90,6 +90,7 @@ async def _fingerprint(request: Request) -> str:
 
 async def _idempotency(
     request: Request,
+    sessions: SessionFactoryDep,
     user_id: CurrentUser,
     idempotency_key: Annotated[
         str | None,
@@ -111,7 +112,6 @@ async def _idempotency(
         return
     key = parse_key(idempotency_key)
     fingerprint = await _fingerprint(request)
-    sessions = request.app.state.session_factory
     # Committed at once, on its own: a concurrent retry must see the reservation.
     async with unit_of_work(sessions) as session:
         outcome = await idempotency_service.reserve(
@@ -127,7 +127,9 @@ async def _idempotency(
         raise
 
 
-async def _release(sessions: Any, owner_id: str, key: str, reservation: Reservation) -> None:
+async def _release(
+    sessions: async_sessionmaker[AsyncSession], owner_id: str, key: str, reservation: Reservation
+) -> None:
     try:
         async with unit_of_work(sessions) as session:
             await idempotency_service.release(

@@ -9,17 +9,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.errors.openapi import problem_responses
-from app.models import Job
-from app.routers.ai import NonBlank, check_text_size, refuse_oversized_bodies
+from app.http.openapi import problem_responses
 from app.routers.deps import (
     CurrentUser,
+    JobQueueDep,
     PageDep,
     SessionDep,
+    SettingsDep,
     reject_repeated_query_parameters,
 )
 from app.routers.idempotency import IdempotencyDep
 from app.routers.pagination import link_next_page, paginated
+from app.routers.text_limits import NonBlank, check_text_size, refuse_oversized_bodies
 from app.schemas.graph import Page
 from app.services.jobs import EXTRACT_GRAPH, job_service
 
@@ -49,7 +50,9 @@ class JobRequest(BaseModel):
 
 
 class JobOut(BaseModel):
+    # Validated from the stored job's attributes (no docstring: it would enter the schema).
     model_config = ConfigDict(
+        from_attributes=True,
         json_schema_extra={
             "examples": [
                 {
@@ -64,7 +67,7 @@ class JobOut(BaseModel):
                     "problem": None,
                 }
             ]
-        }
+        },
     )
 
     id: uuid.UUID
@@ -77,20 +80,6 @@ class JobOut(BaseModel):
     result: dict[str, Any] | None = Field(description="The result summary once succeeded.")
     problem: dict[str, Any] | None = Field(description="A Problem Details object once failed.")
 
-    @classmethod
-    def of(cls, job: Job) -> JobOut:
-        return cls(
-            id=job.id,
-            kind=job.kind,
-            status=job.status,  # type: ignore[arg-type]  # one of JobStatus, by construction
-            attempts=job.attempts,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            result=job.result,
-            problem=job.problem,
-        )
-
 
 @router.post(
     "",
@@ -102,7 +91,8 @@ class JobOut(BaseModel):
 )
 async def submit_job(
     data: JobRequest,
-    request: Request,
+    settings: SettingsDep,
+    queue: JobQueueDep,
     idempotency: IdempotencyDep,
     session: SessionDep,
     user_id: CurrentUser,
@@ -110,16 +100,16 @@ async def submit_job(
 ) -> JobOut | Response:
     if idempotency.replay is not None:
         return idempotency.replay
-    check_text_size(data.text, request.app.state.settings)
+    check_text_size(data.text, settings)
     job = await job_service.submit(
         session,
         owner_id=user_id,
         kind=EXTRACT_GRAPH,
         text=data.text,
-        queue=request.app.state.job_queue,
+        queue=queue,
     )
     response.headers["Location"] = f"/v1/ai/jobs/{job.id}"
-    accepted = JobOut.of(job)
+    accepted = JobOut.model_validate(job)
     await idempotency.record(session, status_code=202, body=accepted, response=response)
     return accepted
 
@@ -143,14 +133,14 @@ async def list_jobs(
         session, owner_id=user_id, limit=page.limit, after=page.after, status=status
     )
     link_next_page(request, response, next_cursor)
-    return Page[JobOut](items=[JobOut.of(job) for job in jobs], next_cursor=next_cursor)
+    return Page[JobOut](items=[JobOut.model_validate(job) for job in jobs], next_cursor=next_cursor)
 
 
 @router.get(
     "/{job_id}", response_model=JobOut, summary="A job's status", responses=problem_responses(404)
 )
 async def get_job(job_id: uuid.UUID, session: SessionDep, user_id: CurrentUser) -> JobOut:
-    return JobOut.of(await job_service.get(session, owner_id=user_id, job_id=job_id))
+    return JobOut.model_validate(await job_service.get(session, owner_id=user_id, job_id=job_id))
 
 
 @router.delete(
@@ -164,4 +154,4 @@ async def get_job(job_id: uuid.UUID, session: SessionDep, user_id: CurrentUser) 
     responses=problem_responses(404, 409),
 )
 async def cancel_job(job_id: uuid.UUID, session: SessionDep, user_id: CurrentUser) -> JobOut:
-    return JobOut.of(await job_service.cancel(session, owner_id=user_id, job_id=job_id))
+    return JobOut.model_validate(await job_service.cancel(session, owner_id=user_id, job_id=job_id))

@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
-from app.errors.openapi import problem_responses
+from app.http.openapi import problem_responses
 from app.routers.deps import (
     CurrentUser,
+    IfMatch,
     PageDep,
     SessionDep,
     reject_repeated_query_parameters,
@@ -28,7 +29,8 @@ from app.schemas.graph import (
     Page,
     Tag,
 )
-from app.services.graph import etag, node_service
+from app.services.nodes import node_service
+from app.services.resources import etag
 
 router = APIRouter(
     prefix="/v1/nodes",
@@ -36,11 +38,6 @@ router = APIRouter(
     responses=problem_responses(401),
     dependencies=[Depends(reject_repeated_query_parameters)],
 )
-
-IfMatch = Annotated[
-    str | None,
-    Header(max_length=1000, description="ETag from a previous read; a stale one gives 412."),
-]
 
 
 def _none_match_hits(header: str, tag: str) -> bool:

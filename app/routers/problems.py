@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from app.errors import catalog
 from app.errors.exceptions import NotFound
-from app.errors.openapi import problem_responses
+from app.http.openapi import problem_responses
 
 router = APIRouter(prefix="/problems", tags=["problems"])
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.errors.openapi import problem_responses
+from app.http.openapi import problem_responses
 from app.routers.deps import CurrentUser, SessionDep, reject_repeated_query_parameters
 from app.routers.pagination import link_next_page, paginated
 from app.schemas.graph import PAGE_MAX, Page, Tag, TagCount
-from app.services.graph import tag_service
+from app.services.tags import tag_service
 
 router = APIRouter(
     prefix="/v1/tags",

@@ -13,8 +13,8 @@ from app.core.context import current
 from app.core.db import after_commit
 from app.errors.exceptions import JobNotCancellable, NotFound, ServiceUnavailable
 from app.models import Job, utcnow
-from app.repositories.cursor import Cursor
 from app.repositories.jobs import JobRepository
+from app.schemas.pagination import Cursor
 
 EXTRACT_GRAPH = "extract-graph"
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"

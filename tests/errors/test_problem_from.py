@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from app.errors.exceptions import IdempotencyKeyInUse, NotFound
+from app.errors.exceptions import (
+    HTTPError,
+    IdempotencyKeyInUse,
+    MethodNotAllowed,
+    NotFound,
+    error_for_status,
+)
 from app.errors.problem import INTERNAL_ERROR_DETAIL, Problem, problem_from
 
 
@@ -39,3 +45,21 @@ def test_any_other_exception_is_an_internal_error_that_explains_nothing() -> Non
     assert (body["type"], body["status"]) == ("/problems/internal-error", 500)
     assert body["detail"] == INTERNAL_ERROR_DETAIL
     assert "hunter2" not in str(body)
+
+
+def test_a_status_becomes_the_error_declared_for_it_with_only_the_headers_given() -> None:
+    error = error_for_status(405, "Method Not Allowed", headers={"Allow": "GET, HEAD"})
+
+    assert type(error) is MethodNotAllowed
+    assert (error.detail, error.headers) == ("Method Not Allowed", {"Allow": "GET, HEAD"})
+    # Unauthorized adds its challenge itself; a framework's 401 keeps its own headers.
+    assert error_for_status(401).headers == {}
+
+
+def test_a_status_without_a_declared_type_is_a_generic_http_error() -> None:
+    error = error_for_status(418)
+    body = problem_from(error, instance="/tea", correlation_id="c")
+
+    assert isinstance(error, HTTPError)
+    assert body["type"] == "/problems/http-error"
+    assert (body["status"], body["title"], body["detail"]) == (418, "I'm a Teapot", "I'm a Teapot")

@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.db import create_engine, create_session_factory, migrate
 from app.errors.exceptions import Conflict, NotFound, PreconditionFailed
 from app.schemas.graph import EdgeCreate, NodeCreate, NodeUpdate
-from app.services.graph import PageRequest, edge_service, etag, node_service
+from app.schemas.pagination import PageRequest
+from app.services.edges import edge_service
+from app.services.nodes import node_service
+from app.services.resources import etag
 
 
 @pytest.fixture

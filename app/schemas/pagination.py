@@ -1,4 +1,6 @@
-"""Keyset cursors, opaque to clients: `<key>-<uuid hex>`, the position after the last row.
+"""Keyset pagination: a page request and its cursor.
+
+Cursors are opaque to clients: `<key>-<uuid hex>`, the position after the last row.
 
 In a listing the key is the last row's `created_at` in microseconds since the epoch; in a
 search it is the last hit's score as an integer (the engine's score times SCORE_SCALE,
@@ -43,3 +45,11 @@ class Cursor:
             raise ValueError("not a cursor")
         key, row_id = value.split("-")
         return cls(int(key), uuid.UUID(hex=row_id))
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A page of a listing: at most `limit` rows after the position `after`."""
+
+    limit: int
+    after: Cursor | None = None

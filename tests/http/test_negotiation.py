@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from httpx import AsyncClient
 
-from app.core.negotiation import accepts_json, is_json_media_type
+from app.http.negotiation import accepts_json, is_json_media_type
 from tests.conftest import auth
 
 PROBLEM = "application/problem+json"

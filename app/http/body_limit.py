@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors.exceptions import PayloadTooLarge
-from app.errors.handlers import handle_app_error
+from app.http.problems import handle_app_error
 
 
 def declared_length(scope: Scope) -> int | None:

@@ -1,13 +1,14 @@
 """install_problem_handlers(app): every error, from any layer, as Problem Details.
 
+Each handler turns what it caught into an AppError and `problem_from` builds the body.
+
 All handlers are `async` so they run on the event loop in the request's context (a sync
 handler would run in the thread pool, slower and outside the context Sentry dedupes in).
 """
 
 from __future__ import annotations
 
-import http
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -24,9 +25,14 @@ from app.core.logging import mark_reported
 from app.core.middleware import CLIENT_CLOSED_REQUEST, CLIENT_GONE_STATE_KEY, route_template
 from app.core.sentry import HANDLED_ERRORS_LOGGER, HTTP_MECHANISM
 from app.core.tracking import error_tracking
-from app.errors import catalog
-from app.errors.exceptions import AppError, InternalError, PayloadTooLarge, ValidationFailed
-from app.errors.problem import INTERNAL_ERROR_DETAIL, ProblemResponse
+from app.errors.exceptions import (
+    AppError,
+    InternalError,
+    PayloadTooLarge,
+    ValidationFailed,
+    error_for_status,
+)
+from app.errors.problem import INTERNAL_ERROR_DETAIL, ProblemResponse, problem_from
 
 log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
 
@@ -43,43 +49,21 @@ def _request_context(request: Request) -> RequestContext | None:
     return context
 
 
-def _status_phrase(status: int) -> str:
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-def problem_response(
-    request: Request,
-    *,
-    status: int,
-    problem_type: catalog.ProblemType | None = None,
-    detail: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    extensions: Mapping[str, Any] | None = None,
-    event_id: str | None = None,
-) -> Response:
-    """Build the problem+json response (no body where HTTP forbids one)."""
+def problem_response(request: Request, exc: AppError, *, event_id: str | None = None) -> Response:
+    """The problem+json response for `exc` (no body where HTTP forbids one)."""
+    status = exc.status_code
     if status < 200 or status in _BODYLESS_STATUSES:
-        return Response(status_code=status, headers=headers)
-    problem_type = problem_type or catalog.for_status(status) or catalog.HTTP_ERROR
-    title = problem_type.title if problem_type.status is not None else _status_phrase(status)
+        return Response(status_code=status, headers=exc.headers)
     context = _request_context(request)
-    body: dict[str, Any] = dict(extensions or {})
-    body.update(
-        type=problem_type.uri,
-        title=title,
-        status=status,
-        detail=detail if detail is not None else title,
+    body = problem_from(
+        exc,
         # scope["path"], not request.url: building the URL decodes the query string and
         # fails on bytes that are not UTF-8.
         instance=request.scope["path"],
         correlation_id=context.correlation_id if context else None,
+        event_id=event_id,
     )
-    if event_id is not None:
-        body["event_id"] = event_id
-    return ProblemResponse(body, status_code=status, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=exc.headers)
 
 
 # The Sentry context block with what a mapped failure knows about its cause.
@@ -132,15 +116,7 @@ async def handle_app_error(request: Request, exc: Exception) -> Response:
         event_id = _report(request, exc, exc.status_code, exc.problem_type.slug)
     elif exc.status_code >= 500:
         log.warning("request.failed", status=exc.status_code, problem_type=exc.problem_type.slug)
-    return problem_response(
-        request,
-        status=exc.status_code,
-        problem_type=exc.problem_type,
-        detail=exc.detail,
-        headers=exc.headers,
-        extensions=exc.extensions,
-        event_id=event_id,
-    )
+    return problem_response(request, exc, event_id=event_id)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -157,46 +133,43 @@ def allowed_methods(request: Request) -> list[str]:
         scope = {**request.scope, "method": method}
         if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
-    # HEAD is served wherever GET is (app.core.head), without a route of its own.
+    # HEAD is served wherever GET is (app.http.head), without a route of its own.
     if "GET" in allowed and "HEAD" not in allowed:
         allowed.insert(allowed.index("GET") + 1, "HEAD")
     return allowed
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+def _as_app_error(request: Request, exc: StarletteHTTPException) -> AppError:
+    """The AppError a framework's HTTPException stands for, with its status and headers."""
     status = exc.status_code
     headers = exc.headers
     if status == 405 and "app" in request.scope:
         headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
-    problem_type = catalog.for_status(status) or catalog.HTTP_ERROR
-    event_id = None
-    if status >= 500:
-        event_id = _report(request, exc, status, problem_type.slug)
     # A 500 never explains itself to the client; other statuses were written for it.
     if status == 500:
         detail: str | None = INTERNAL_ERROR_DETAIL
     else:
         detail = exc.detail if isinstance(exc.detail, str) else None
-    # A validation problem always has its `errors` member (the schema requires it).
-    extensions: dict[str, Any] | None = (
-        {"errors": []} if problem_type is ValidationFailed.problem_type else None
-    )
+    error = error_for_status(status, detail, headers=headers)
     max_body_size = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-    if status == PayloadTooLarge.status_code and isinstance(max_body_size, int):
+    if isinstance(error, PayloadTooLarge) and isinstance(max_body_size, int):
         # The body limit stopped reading a body (chunked, or longer than declared): the
         # same problem as a declared length over the limit gets.
-        detail = f"The request body exceeds the limit of {max_body_size} bytes."
-        extensions = {"max_bytes": max_body_size}
-    return problem_response(
-        request,
-        status=status,
-        problem_type=problem_type,
-        detail=detail,
-        headers=headers,
-        extensions=extensions,
-        event_id=event_id,
-    )
+        error.detail = f"The request body exceeds the limit of {max_body_size} bytes."
+        error.extensions = {"max_bytes": max_body_size}
+    elif isinstance(error, ValidationFailed):
+        # A validation problem always has its `errors` member (the schema requires it).
+        error.extensions = {"errors": []}
+    return error
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    error = _as_app_error(request, exc)
+    event_id = None
+    if error.status_code >= 500:
+        event_id = _report(request, exc, error.status_code, error.problem_type.slug)
+    return problem_response(request, error, event_id=event_id)
 
 
 def json_pointer(location: Sequence[int | str]) -> str:
@@ -229,13 +202,10 @@ async def handle_request_validation(request: Request, exc: Exception) -> Respons
     assert isinstance(exc, RequestValidationError)
     invalid = _invalid_params(exc.errors())
     count = len(invalid)
-    return problem_response(
-        request,
-        status=ValidationFailed.status_code,
-        problem_type=ValidationFailed.problem_type,
-        detail=f"The request has {count} invalid value{'s' if count != 1 else ''}.",
-        extensions={"errors": invalid},
+    error = ValidationFailed(
+        f"The request has {count} invalid value{'s' if count != 1 else ''}.", errors=invalid
     )
+    return problem_response(request, error)
 
 
 async def handle_unhandled(request: Request, exc: Exception) -> Response:
@@ -256,13 +226,7 @@ async def handle_unhandled(request: Request, exc: Exception) -> Response:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     # ResponseValidationError lands here too: a route broke its own response model.
     event_id = _report(request, exc, 500, InternalError.problem_type.slug, handled=False)
-    return problem_response(
-        request,
-        status=500,
-        problem_type=InternalError.problem_type,
-        detail=INTERNAL_ERROR_DETAIL,
-        event_id=event_id,
-    )
+    return problem_response(request, InternalError(INTERNAL_ERROR_DETAIL), event_id=event_id)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -39,7 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.config import Settings
 from app.core.security import verified_user_id
 from app.errors.exceptions import RateLimited, Unauthorized
-from app.errors.handlers import handle_app_error
+from app.http.problems import handle_app_error
 
 log = structlog.get_logger(__name__)
 

@@ -6,8 +6,8 @@ import uuid
 import pytest
 import sentry_sdk
 
-from app.core import rate_limit
 from app.core.config import SettingsError, load_settings
+from app.http import rate_limit
 from tests.conftest import ClientFactory, LogReader, auth, service_url
 from tests.core.test_jwks import bearer, oidc
 from tests.core.test_sentry import sentry_on
