@@ -16,6 +16,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import sentry_sdk
@@ -127,32 +128,31 @@ async def run_job(context: Context, job_id: str) -> str:
     ):
         if is_dead_letter(context.message.labels, settings):
             outcome = await runner.dead_letter(job_uuid)
-            transaction.set_status("internal_error" if outcome == "failed" else "ok")
-            return outcome
-
-        def on_start(job: Job) -> None:
-            span.set_data("messaging.message.retry.count", job.attempts - 1)
-
-        try:
-            outcome = await runner.run(job_uuid, on_start=on_start)
-        except asyncio.CancelledError:
-            if in_process is not None:
-                # Nothing delivers an in-process message again: say why the job stopped.
-                await runner.interrupt(job_uuid)
-            raise
-        except Exception as error:
-            transaction.set_status("internal_error")
-            event_id = error_tracking.capture_exception(error, context={"job_id": job_id})
-            error_log.error(
-                "job.requeued",
-                error_type=type(error).__name__,
-                sentry_event_id=event_id,
-                exc_info=error,
-            )
-            await context.requeue()  # raises NoResultError: no result for this delivery
-            raise
+        else:
+            try:
+                outcome = await runner.run(job_uuid, on_start=partial(_count_retries, span))
+            except asyncio.CancelledError:
+                if in_process is not None:
+                    # Nothing delivers an in-process message again: say why the job stopped.
+                    await runner.interrupt(job_uuid)
+                raise
+            except Exception as error:
+                transaction.set_status("internal_error")
+                event_id = error_tracking.capture_exception(error, context={"job_id": job_id})
+                error_log.error(
+                    "job.requeued",
+                    error_type=type(error).__name__,
+                    sentry_event_id=event_id,
+                    exc_info=error,
+                )
+                await context.requeue()  # raises NoResultError: no result for this delivery
+                raise
         transaction.set_status("internal_error" if outcome == "failed" else "ok")
         return outcome
+
+
+def _count_retries(span: Span, job: Job) -> None:
+    span.set_data("messaging.message.retry.count", job.attempts - 1)
 
 
 @contextmanager
