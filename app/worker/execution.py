@@ -60,7 +60,7 @@ def job_scope(
     """Everything one delivery runs inside; yields its transaction and `queue.process` span.
 
     With Sentry off these are no-op spans and no scope, transaction or span is built: the
-    SDK would build, scope and time real ones for every job (about 35 µs) and send nothing.
+    SDK would build, scope and time real ones for every job and send nothing.
     """
     request_context = RequestContext(
         correlation_id=parsed.correlation_id or new_correlation_id(),
