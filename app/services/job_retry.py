@@ -30,6 +30,8 @@ def is_transient(error: BaseException) -> bool:
 
 
 class JobRetryPolicy:
+    """JOB_MAX_ATTEMPTS and JOB_RETRY_BASE_SECONDS, applied to any step of a job."""
+
     def __init__(self, settings: Settings) -> None:
         self._max_attempts = settings.job_max_attempts
         self._base_seconds = settings.job_retry_base_seconds
