@@ -1,4 +1,4 @@
-"""The async engine, the per-request unit of work and start-up migrations."""
+"""The async engine, the unit of work (requests and jobs) and start-up migrations."""
 
 from __future__ import annotations
 
@@ -85,17 +85,17 @@ def is_outage(error: BaseException) -> bool:
 async def unit_of_work(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
-    """One session per request: commit on success, roll back on any error.
+    """One transaction, for a request or a job's step alike: commit on success, roll back
+    on any error. It is the only place that commits.
 
     A database outage (unreachable, timed out) becomes a 503 problem with `Retry-After`;
-    the original error stays chained for the logs and Sentry.
+    the original error stays chained for the logs and Sentry. The `after_commit` actions
+    run once the transaction has committed and its connection is back in the pool.
     """
     async with session_factory() as session:
         try:
             yield session
             await session.commit()
-            for callback in session.info.pop(_AFTER_COMMIT, []):
-                await callback()
         except BaseException as error:
             await _rollback_quietly(session)
             if isinstance(error, Exception) and is_outage(error):
@@ -109,14 +109,16 @@ async def unit_of_work(
                     },
                 ) from error
             raise
+        actions = session.info.pop(_AFTER_COMMIT, [])
+    for action in actions:
+        await action()
 
 
-def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
-    """Run `callback` once the unit of work has committed (e.g. enqueue a stored job).
-
-    It runs before the response is sent: an exception it raises is the client's answer.
-    """
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+def after_commit(session: AsyncSession, action: Callable[[], Awaitable[None]]) -> None:
+    """Run `action` once the unit of work of `session` has committed (e.g. send a stored
+    job). It must not raise: what it follows is committed, so its failures are its own
+    to absorb (a job the broker did not take waits for the outbox relay)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

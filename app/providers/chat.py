@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import email.utils
-import math
-import random
-import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -20,14 +14,16 @@ from segtok.segmenter import split_multi
 
 from app.core.config import Settings
 from app.errors.exceptions import ServiceUnavailable, UpstreamError, UpstreamTimeout
+from app.providers.retry import (
+    RetryableFailure,
+    retry_after_header,
+    retry_after_seconds,
+    upstream_retrying,
+)
 from app.search.folding import index_tokens
 
 log = structlog.get_logger(__name__)
 
-_BACKOFF_BASE_SECONDS = 0.25
-_DEFAULT_RETRY_AFTER_SECONDS = 30
-_MAX_RETRY_AFTER_SECONDS = 86_400
-_DELAY_SECONDS = re.compile(r"[0-9]{1,9}")  # RFC 9110 delay-seconds, bounded
 _TIMEOUT_KINDS: dict[type[httpx.TimeoutException], str] = {
     httpx.ConnectTimeout: "connect",
     httpx.ReadTimeout: "read",
@@ -77,29 +73,6 @@ class _Choice(BaseModel):
 
 class _Completion(BaseModel):
     choices: list[_Choice]
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delay-seconds or HTTP-date), clamped to a day;
-    None when absent or not understood (the upstream's header is not trusted further)."""
-    if not value:
-        return None
-    value = value.strip()
-    if _DELAY_SECONDS.fullmatch(value):
-        seconds = float(value)
-    else:
-        try:
-            moment = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if moment.tzinfo is None:  # "-0000": UTC by RFC 5322
-            moment = moment.replace(tzinfo=datetime.UTC)
-        seconds = moment.timestamp() - time.time()
-    return min(max(0.0, seconds), _MAX_RETRY_AFTER_SECONDS)
-
-
-def _retry_after_header(seconds: float | None) -> int:
-    return _DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(1, math.ceil(seconds))
 
 
 def _diagnostics(reason: str, attempts: int, **facts: object) -> dict[str, object]:
@@ -180,88 +153,84 @@ class OpenAICompatibleProvider:
             )
         return content
 
-    def _backoff(self, attempt: int) -> float:
-        return float(_BACKOFF_BASE_SECONDS * 2**attempt + random.uniform(0, _BACKOFF_BASE_SECONDS))
-
     async def _post(self, payload: Mapping[str, object]) -> httpx.Response:
-        attempt = 0
-        while True:
-            failure: Exception
-            cause: Exception | None = None
-            wait = self._backoff(attempt)
-            attempts = attempt + 1
-            try:
-                response = await self._client.post(
-                    self._url, json=payload, headers=self._headers, timeout=self._timeout
-                )
-            except httpx.TimeoutException as error:
-                # Waiting again would double the client's wait for a slow upstream.
-                log.warning("llm.upstream_failed", reason="timeout", attempt=attempt)
-                raise UpstreamTimeout(
-                    "The language model did not answer in time.",
-                    diagnostics=_diagnostics(
-                        "timeout", attempts, timeout_kind=_TIMEOUT_KINDS.get(type(error), "other")
-                    ),
-                ) from error
-            except httpx.TransportError as error:
-                log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
-                failure = UpstreamError(
+        """The upstream's answer; an unreachable upstream, a 5xx or a 429 is tried again
+        (after its `Retry-After`, else a jittered backoff) up to LLM_MAX_RETRIES times,
+        unless that means waiting more than LLM_MAX_RETRY_WAIT_SECONDS."""
+        try:
+            async for attempt in upstream_retrying(
+                max_retries=self._max_retries, max_wait=self._max_wait
+            ):
+                with attempt:
+                    return await self._try(payload, attempt.retry_state.attempt_number)
+        except RetryableFailure as failure:
+            raise failure.problem from failure.__cause__
+        raise AssertionError("tenacity ends with the answer or an error")
+
+    async def _try(self, payload: Mapping[str, object], attempts: int) -> httpx.Response:
+        attempt = attempts - 1
+        try:
+            response = await self._client.post(
+                self._url, json=payload, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException as error:
+            # Waiting again would double the client's wait for a slow upstream.
+            log.warning("llm.upstream_failed", reason="timeout", attempt=attempt)
+            raise UpstreamTimeout(
+                "The language model did not answer in time.",
+                diagnostics=_diagnostics(
+                    "timeout", attempts, timeout_kind=_TIMEOUT_KINDS.get(type(error), "other")
+                ),
+            ) from error
+        except httpx.TransportError as error:
+            log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
+            raise RetryableFailure(
+                UpstreamError(
                     "The language model could not be reached.",
                     diagnostics=_diagnostics(
                         "unreachable", attempts, connection_error=type(error).__name__
                     ),
                 )
-                cause = error
-            except httpx.RequestError as error:
-                # A body that does not decode (bad gzip), a redirect loop: retrying cannot help.
-                log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
-                raise UpstreamError(
-                    "The language model answered with something unusable.",
+            ) from error
+        except httpx.RequestError as error:
+            # A body that does not decode (bad gzip), a redirect loop: retrying cannot help.
+            log.warning("llm.upstream_failed", reason=type(error).__name__, attempt=attempt)
+            raise UpstreamError(
+                "The language model answered with something unusable.",
+                diagnostics=_diagnostics(
+                    "unusable_response", attempts, error_type=type(error).__name__
+                ),
+            ) from error
+        status = response.status_code
+        if status < 400:
+            return response
+        log.warning("llm.upstream_failed", status=status, attempt=attempt)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        if status == 429:
+            raise RetryableFailure(
+                ServiceUnavailable(
+                    "The language model is rate limited. Retry later.",
+                    retry_after=retry_after_header(retry_after),
                     diagnostics=_diagnostics(
-                        "unusable_response", attempts, error_type=type(error).__name__
-                    ),
-                ) from error
-            else:
-                status = response.status_code
-                if status < 400:
-                    return response
-                log.warning("llm.upstream_failed", status=status, attempt=attempt)
-                retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-                if status == 429:
-                    seconds = retry_after if retry_after is not None else wait
-                    limited = _diagnostics(
                         "rate_limited", attempts, upstream_status=status, retry_after=retry_after
-                    )
-                    if attempt >= self._max_retries or seconds > self._max_wait:
-                        raise ServiceUnavailable(
-                            "The language model is rate limited. Retry later.",
-                            retry_after=_retry_after_header(retry_after),
-                            diagnostics=limited,
-                        )
-                    wait = seconds
-                    failure = ServiceUnavailable(
-                        "The language model is rate limited.", diagnostics=limited
-                    )
-                elif status >= 500:
-                    failure = UpstreamError(
-                        f"The language model failed (HTTP {status}).",
-                        diagnostics=_diagnostics(
-                            "upstream_error", attempts, upstream_status=status
-                        ),
-                    )
-                    if retry_after is not None:
-                        wait = retry_after
-                else:
-                    # 4xx other than 429: our request or credentials are wrong; retrying
-                    # cannot help. Reported as a 502 because the client did nothing wrong.
-                    raise UpstreamError(
-                        f"The language model refused the request (HTTP {status}).",
-                        diagnostics=_diagnostics("refused", attempts, upstream_status=status),
-                    )
-            if attempt >= self._max_retries or wait > self._max_wait:
-                raise failure from cause
-            await asyncio.sleep(wait)
-            attempt += 1
+                    ),
+                ),
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            raise RetryableFailure(
+                UpstreamError(
+                    f"The language model failed (HTTP {status}).",
+                    diagnostics=_diagnostics("upstream_error", attempts, upstream_status=status),
+                ),
+                retry_after=retry_after,
+            )
+        # 4xx other than 429: our request or credentials are wrong; retrying cannot help.
+        # Reported as a 502 because the client did nothing wrong.
+        raise UpstreamError(
+            f"The language model refused the request (HTTP {status}).",
+            diagnostics=_diagnostics("refused", attempts, upstream_status=status),
+        )
 
 
 def build_chat_provider(settings: Settings, client: httpx.AsyncClient) -> ChatProvider:

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import audited
 from app.core.context import current
 from app.core.db import after_commit
-from app.errors.exceptions import JobNotCancellable, NotFound, ServiceUnavailable
+from app.errors.exceptions import AppError, JobNotCancellable, NotFound
+from app.errors.problem import problem_from
 from app.models import Job, utcnow
 from app.repositories.jobs import JobRepository
 from app.schemas.pagination import Cursor
@@ -21,7 +22,6 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 CANCELLED = "cancelled"
 # Final states: a delivery of a job in one of them does nothing.
 FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
-_SEND_RETRY_AFTER_SECONDS = 10
 
 
 class JobFinishedElsewhere(Exception):
@@ -36,22 +36,6 @@ class JobQueue(Protocol):
     def prepare(self, job: Job) -> Callable[[], Awaitable[None]]:
         """Stamp the job with its message labels; returns its send, to run after commit."""
         ...
-
-
-def job_problem(
-    job: Job, *, type_: str, title: str, status: int, detail: str, event_id: str | None = None
-) -> dict[str, Any]:
-    problem: dict[str, Any] = {
-        "type": type_,
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": f"/v1/ai/jobs/{job.id}",
-        "correlation_id": job.correlation_id,
-    }
-    if event_id is not None:
-        problem["event_id"] = event_id
-    return problem
 
 
 @audited
@@ -156,33 +140,26 @@ class JobService:
         job.finished_at = utcnow()
 
     async def fail(
-        self, session: AsyncSession, *, job_id: uuid.UUID, problem: dict[str, Any]
+        self,
+        session: AsyncSession,
+        *,
+        job_id: uuid.UUID,
+        error: AppError,
+        event_id: str | None = None,
     ) -> None:
+        """Mark the job failed with the problem of `error` (and the Sentry `event_id` it
+        was reported as); a job that has finished already is left as it is."""
         job = await JobRepository.from_session(session).get_for_update(job_id)
         if job is None or job.status in FINISHED:
             return
         job.status = FAILED
-        job.problem = problem
-        job.finished_at = utcnow()
-
-    async def interrupt(self, session: AsyncSession, *, job_id: uuid.UUID) -> None:
-        """Fail a job whose run was cut short by a shutdown and will not be delivered again."""
-        job = await JobRepository.from_session(session).get_for_update(job_id)
-        if job is None or job.status in FINISHED:
-            return
-        unavailable = ServiceUnavailable(
-            "The service shut down before the job finished. Submit it again.",
-            retry_after=_SEND_RETRY_AFTER_SECONDS,
+        job.problem = problem_from(
+            error,
+            instance=f"/v1/ai/jobs/{job.id}",
+            correlation_id=job.correlation_id,
+            event_id=event_id,
         )
-        job.status = FAILED
         job.finished_at = utcnow()
-        job.problem = job_problem(
-            job,
-            type_=unavailable.problem_type.uri,
-            title=unavailable.problem_type.title,
-            status=unavailable.status_code,
-            detail=unavailable.detail,
-        )
 
 
 job_service = JobService()

@@ -5,18 +5,19 @@ audit lines carry the request's correlation id and user), and with Sentry on, *f
 Sentry scopes (the in-process broker copies the HTTP request's context into the task, and
 its scope would otherwise rename the job's transaction), the producer's trace continued,
 and a transaction named after the task with a `queue.process` span carrying the messaging
-data of Sentry's Queues page. Transient failures are retried with backoff up to
-JOB_MAX_ATTEMPTS; a job that fails for good is marked failed with its problem and reported
-once.
+data of Sentry's Queues page. The job's lifecycle is `app.services.job_runner.JobRunner`'s;
+here is what is about taskiq: a delivery that cannot pick its job up goes back to the queue,
+and an in-process job cut short by a shutdown is failed, since nothing delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 import sentry_sdk
 import structlog
@@ -26,15 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import Context
 
 from app.core.config import Settings
-from app.core.context import RequestContext, bound, new_correlation_id, set_user_id
-from app.core.db import is_outage
+from app.core.context import RequestContext, bound, new_correlation_id
 from app.core.sentry import HANDLED_ERRORS_LOGGER
 from app.core.spans import OFF_SPAN
 from app.core.tracking import error_tracking
-from app.errors.exceptions import AppError, InternalError, ServiceUnavailable
 from app.models import Job
-from app.services.extraction import graph_extraction_service
-from app.services.jobs import JobDeadLettered, JobFinishedElsewhere, job_problem, job_service
+from app.services.job_runner import JobRunner
 from app.worker.labels import JobLabels, is_dead_letter, now_ms
 
 TASK_OP = "queue.task.taskiq"
@@ -44,8 +42,6 @@ PROCESS_OP = "queue.process"
 
 # broker.state attribute: the set of job tasks of an in-process broker (API process).
 IN_PROCESS_JOBS = "in_process_jobs"
-
-_T = TypeVar("_T")
 
 log = structlog.get_logger("graphnode.worker")
 error_log = structlog.get_logger(HANDLED_ERRORS_LOGGER)
@@ -64,7 +60,7 @@ def job_scope(
     """Everything one delivery runs inside; yields its transaction and `queue.process` span.
 
     With Sentry off these are no-op spans and no scope, transaction or span is built: the
-    SDK would build, scope and time real ones for every job (about 35 µs) and send nothing.
+    SDK would build, scope and time real ones for every job and send nothing.
     """
     request_context = RequestContext(
         correlation_id=parsed.correlation_id or new_correlation_id(),
@@ -107,29 +103,6 @@ def job_transaction(
         yield transaction, span
 
 
-def _is_transient(error: BaseException) -> bool:
-    return is_outage(error) or isinstance(error, ServiceUnavailable | ConnectionError)
-
-
-def _problem_for(job: Job, error: BaseException, event_id: str | None) -> dict[str, object]:
-    if isinstance(error, AppError) and error.status_code < 500:
-        kind, detail = error.problem_type, error.detail
-    elif _is_transient(error):
-        kind = ServiceUnavailable.problem_type
-        detail = "A dependency stayed unavailable through every attempt. Submit the job again."
-    else:
-        kind = InternalError.problem_type
-        detail = "The job failed unexpectedly. It has been reported."
-    return job_problem(
-        job,
-        type_=kind.uri,
-        title=kind.title,
-        status=kind.status or 500,
-        detail=detail,
-        event_id=event_id,
-    )
-
-
 async def run_job(context: Context, job_id: str) -> str:
     """Run one delivery of a job; returns its outcome (succeeded, failed or skipped).
 
@@ -148,34 +121,38 @@ async def run_job(context: Context, job_id: str) -> str:
         log.warning("job.invalid_message", reason="job_id is not a UUID")
         return "skipped"
 
+    runner = JobRunner(sessions, settings, mechanism=JOB_MECHANISM)
     with (
         job_scope(context, parsed, settings, system, job_id=str(job_uuid)) as (transaction, span),
         _tracked(in_process),
     ):
         if is_dead_letter(context.message.labels, settings):
-            outcome = await _dead_letter(job_uuid, sessions, settings)
-            transaction.set_status("internal_error" if outcome == "failed" else "ok")
-            return outcome
-        try:
-            outcome = await _attempts(job_uuid, sessions, settings, span)
-        except asyncio.CancelledError:
-            if in_process is not None:
-                # Nothing delivers an in-process message again: say why the job stopped.
-                await _record_interrupted(job_uuid, sessions)
-            raise
-        except Exception as error:
-            transaction.set_status("internal_error")
-            event_id = error_tracking.capture_exception(error, context={"job_id": job_id})
-            error_log.error(
-                "job.requeued",
-                error_type=type(error).__name__,
-                sentry_event_id=event_id,
-                exc_info=error,
-            )
-            await context.requeue()  # raises NoResultError: no result for this delivery
-            raise
+            outcome = await runner.dead_letter(job_uuid)
+        else:
+            try:
+                outcome = await runner.run(job_uuid, on_start=partial(_count_retries, span))
+            except asyncio.CancelledError:
+                if in_process is not None:
+                    # Nothing delivers an in-process message again: say why the job stopped.
+                    await runner.interrupt(job_uuid)
+                raise
+            except Exception as error:
+                transaction.set_status("internal_error")
+                event_id = error_tracking.capture_exception(error, context={"job_id": job_id})
+                error_log.error(
+                    "job.requeued",
+                    error_type=type(error).__name__,
+                    sentry_event_id=event_id,
+                    exc_info=error,
+                )
+                await context.requeue()  # raises NoResultError: no result for this delivery
+                raise
         transaction.set_status("internal_error" if outcome == "failed" else "ok")
         return outcome
+
+
+def _count_retries(span: Span, job: Job) -> None:
+    span.set_data("messaging.message.retry.count", job.attempts - 1)
 
 
 @contextmanager
@@ -202,178 +179,3 @@ async def drain_in_process_jobs(jobs: set[asyncio.Task[Any]], grace_seconds: flo
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-
-
-async def _record_interrupted(
-    job_id: uuid.UUID, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    try:
-        async with sessions() as session:
-            await job_service.interrupt(session, job_id=job_id)
-            await session.commit()
-    except Exception as error:
-        error_log.error("job.interrupt_unrecorded", error_type=type(error).__name__)
-    else:
-        log.warning("job.interrupted")
-
-
-async def _retrying(operation: Callable[[], Awaitable[_T]], settings: Settings, *, step: str) -> _T:
-    """`operation()`, retried with backoff while it fails on an outage."""
-    attempt = 1
-    while True:
-        try:
-            return await operation()
-        except Exception as error:
-            if not _is_transient(error) or attempt >= settings.job_max_attempts:
-                raise
-            delay = settings.job_retry_base_seconds * 2 ** (attempt - 1)
-            log.warning(
-                "job.retrying",
-                step=step,
-                attempt=attempt,
-                error_type=type(error).__name__,
-                delay_seconds=delay,
-            )
-            await asyncio.sleep(delay)
-            attempt += 1
-
-
-async def _attempts(
-    job_id: uuid.UUID,
-    sessions: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    span: Span,
-) -> str:
-    async def start() -> Job | None:
-        async with sessions() as session:
-            job = await job_service.start(session, job_id=job_id)
-            await session.commit()
-            return job
-
-    while True:
-        job = await _retrying(start, settings, step="start")
-        if job is None:
-            # Unknown, finished in an earlier delivery or cancelled: at-least-once made safe.
-            log.info("job.skipped", reason="unknown, already finished or cancelled")
-            return "skipped"
-        set_user_id(job.owner_id)
-        span.set_data("messaging.message.retry.count", job.attempts - 1)
-        try:
-            async with sessions() as session:
-                summary = await graph_extraction_service.extract(
-                    session, owner_id=job.owner_id, text=job.input_text
-                )
-                # Nodes, edges and "succeeded" commit together: a crash before this point
-                # leaves nothing behind, so a redelivery cannot write anything twice.
-                await job_service.succeed(session, job_id=job_id, result=summary.as_dict())
-                await session.commit()
-        except JobFinishedElsewhere:
-            # A duplicate delivery finished first; this one's writes are rolled back.
-            log.info("job.skipped", reason="finished in another delivery")
-            return "skipped"
-        except Exception as error:
-            if _is_transient(error) and job.attempts < settings.job_max_attempts:
-                delay = settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
-                log.warning(
-                    "job.retrying",
-                    step="run",
-                    attempt=job.attempts,
-                    error_type=type(error).__name__,
-                    delay_seconds=delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            await _fail(job, error, sessions, settings)
-            return "failed"
-        log.info("job.succeeded", attempt=job.attempts, **summary.as_dict())
-        return "succeeded"
-
-
-async def _dead_letter(
-    job_id: uuid.UUID, sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> str:
-    """A message SQS moved to the dead-letter queue (its redrive policy's receive count was
-    used up by workers that died on it) becomes a failed job, reported once; acknowledging
-    it takes it out of the dead-letter queue."""
-
-    async def find() -> Job | None:
-        async with sessions() as session:
-            job = await job_service.unfinished(session, job_id=job_id)
-            await session.commit()
-            return job
-
-    job = await _retrying(find, settings, step="dead-letter")
-    if job is None:
-        log.info("job.skipped", reason="unknown or already finished")
-        return "skipped"
-    set_user_id(job.owner_id)
-    error = JobDeadLettered(
-        f"job {job.id} stopped its worker {job.attempts} times; the broker dead-lettered it"
-    )
-    event_id = error_tracking.capture_exception(
-        error,
-        {"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts},
-        handled=False,  # nothing in the code expected its workers to die
-        mechanism=JOB_MECHANISM,
-    )
-    problem = job_problem(
-        job,
-        type_=InternalError.problem_type.uri,
-        title=InternalError.problem_type.title,
-        status=InternalError.problem_type.status or 500,
-        detail=(
-            f"The job stopped its worker {job.attempts} times without finishing; its message "
-            "was moved to the dead-letter queue. It has been reported."
-        ),
-        event_id=event_id,
-    )
-
-    async def record() -> None:
-        async with sessions() as session:
-            await job_service.fail(session, job_id=job.id, problem=problem)
-            await session.commit()
-
-    await _retrying(record, settings, step="record-failure")
-    error_log.error(
-        "job.dead_lettered",
-        queue=settings.broker_dead_letter_queue,
-        attempts=job.attempts,
-        sentry_event_id=event_id,
-    )
-    return "failed"
-
-
-async def _fail(
-    job: Job, error: Exception, sessions: async_sessionmaker[AsyncSession], settings: Settings
-) -> None:
-    event_id = error_tracking.capture_exception(
-        error,
-        {"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts},
-        # Unexpected (not a mapped AppError, not an outage that outlasted the retries):
-        # Sentry's "unhandled", as for a request's 500.
-        handled=isinstance(error, AppError) or _is_transient(error),
-        mechanism=JOB_MECHANISM,
-    )
-    problem = _problem_for(job, error, event_id)
-
-    async def record() -> None:
-        async with sessions() as session:
-            await job_service.fail(session, job_id=job.id, problem=problem)
-            await session.commit()
-
-    try:
-        await _retrying(record, settings, step="record-failure")
-    except Exception as record_error:
-        # Reported already (event_id): a second event would count one failure twice.
-        error_log.error(
-            "job.failure_unrecorded",
-            error_type=type(record_error).__name__,
-            sentry_event_id=event_id,
-        )
-    error_log.error(
-        "job.failed",
-        attempt=job.attempts,
-        error_type=type(error).__name__,
-        sentry_event_id=event_id,
-        exc_info=error,
-    )

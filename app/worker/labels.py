@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,6 @@ from app.core.trace_context import sentry_trace_from_traceparent
 
 CORRELATION_ID = "correlation_id"
 USER_ID = "user_id"
-JOB_ID = "job_id"
 ENQUEUED_AT_MS = "enqueued_at_ms"
 SENTRY_TRACE = "sentry-trace"
 BAGGAGE = "baggage"
@@ -59,17 +57,12 @@ class JobLabels:
 
     correlation_id: str | None
     user_id: str | None
-    job_id: uuid.UUID | None
     enqueued_at_ms: int | None
     trace_headers: dict[str, str]
 
     @classmethod
     def parse(cls, labels: dict[str, Any]) -> JobLabels:
         user_id = labels.get(USER_ID)
-        try:
-            job_id = uuid.UUID(str(labels.get(JOB_ID)))
-        except ValueError:
-            job_id = None
         enqueued_at = _timestamp_ms(labels.get(ENQUEUED_AT_MS))
         trace_headers = {
             name: value
@@ -89,7 +82,6 @@ class JobLabels:
             if isinstance(correlation_id, str)
             else None,
             user_id=user_id if valid_user_id(user_id) else None,
-            job_id=job_id,
             enqueued_at_ms=enqueued_at,
             trace_headers=trace_headers,
         )

@@ -3,6 +3,7 @@ side), and is received in that context (consumer side)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sentry_sdk
@@ -56,7 +57,7 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
                 correlation_id=parsed.correlation_id or new_correlation_id(),
                 source="worker",
                 user_id=parsed.user_id,
-                job_id=str(parsed.job_id) if parsed.job_id is not None else None,
+                job_id=_job_id(message),
             )
         )
         return message
@@ -72,3 +73,12 @@ class ContextPropagationMiddleware(TaskiqMiddleware):
             body = self.broker.formatter.dumps(message).message
             span.set_data("messaging.message.body.size", len(body))
         return message
+
+
+def _job_id(message: TaskiqMessage) -> str | None:
+    """The job the message runs: its `job_id` argument, if that is a UUID (it comes off the
+    wire); the job itself checks it again."""
+    try:
+        return str(uuid.UUID(str(message.kwargs.get("job_id"))))
+    except ValueError:
+        return None

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.db import unit_of_work
 from app.core.spans import start_background_task
 from app.models import Job, utcnow
 from app.repositories.jobs import JobRepository
@@ -119,9 +120,8 @@ class OutboxRelay:
                 )
                 return False
             try:
-                async with self._sessions() as session:
+                async with unit_of_work(self._sessions) as session:
                     await JobRepository.from_session(session).mark_sent(job.id, utcnow())
-                    await session.commit()
             except Exception as error:
                 # Sent but not recorded: the relay sends it again and that delivery is skipped.
                 log.warning(

@@ -8,7 +8,6 @@ from taskiq import AsyncBroker
 from app.core.config import Settings
 from app.core.spans import start_span
 from app.models import Job
-from app.worker import labels
 from app.worker.broker import messaging_system
 from app.worker.middleware import PUBLISH_OP, producer_labels
 from app.worker.tasks import EXTRACT_GRAPH_TASK
@@ -32,7 +31,7 @@ class TaskiqJobQueue:
         span.set_data("messaging.destination.name", self._destination)
         span.set_data("messaging.system", self._system)
         span.set_data("messaging.message.id", str(job.id))
-        job.labels = {labels.JOB_ID: str(job.id), **producer_labels(span)}
+        job.labels = producer_labels(span)
         return span
 
     async def send(self, job: Job) -> None:
