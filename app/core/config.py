@@ -6,11 +6,22 @@ import enum
 from typing import Annotated, Literal
 
 from limits import RateLimitItem, parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from sentry_sdk.utils import BadDsn, Dsn
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.core.release import release_name
+from app.core.setting_types import (
+    BrokerUrl,
+    CommaList,
+    DatabaseUrl,
+    HttpUrl,
+    LogLevel,
+    QueueName,
+    RateLimit,
+    SentryDsn,
+    StorageUrl,
+    Unset,
+)
 
 # Values that must never reach a deployed environment.
 _PLACEHOLDER_SECRETS = frozenset(
@@ -34,15 +45,6 @@ class SettingsError(Exception):
     """A setting has a bad value; the message names it and never includes the value."""
 
 
-def _split_csv(value: object) -> object:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-CommaList = Annotated[list[str], NoDecode]
-
-
 class ReleaseSettings(BaseSettings):
     """What naming the release needs, and all the release command reads: no runtime
     setting (secrets included) is read or checked to register a release."""
@@ -55,14 +57,9 @@ class ReleaseSettings(BaseSettings):
     )
 
     environment: Environment = Environment.DEVELOPMENT
-    app_version: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$")
-
-    @field_validator("app_version", mode="before")
-    @classmethod
-    def _blank_version_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
+    app_version: Annotated[str | None, Unset] = Field(
+        default=None, max_length=200, pattern=r"^[A-Za-z0-9._:@+-]+$"
+    )
 
     @property
     def release(self) -> str:
@@ -73,40 +70,40 @@ class ReleaseSettings(BaseSettings):
 class Settings(ReleaseSettings):
     """Every field is documented in `.env.example`; the variable is the upper-case name."""
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_level: LogLevel = "INFO"
     log_format: LogFormat | None = None
 
     cors_origins: CommaList = []
 
-    database_url: str = "sqlite+aiosqlite:///./graphnode.db"
+    database_url: DatabaseUrl = "sqlite+aiosqlite:///./graphnode.db"
     database_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     database_auto_migrate: bool | None = None
-    broker_url: str = "memory://"
-    broker_queue: str = Field(default="graphnode-jobs", pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    broker_url: BrokerUrl = "memory://"
+    broker_queue: QueueName = "graphnode-jobs"
     broker_redelivery_seconds: int = Field(default=600, ge=1, le=86_400)
-    broker_dead_letter_queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,100}$")
+    broker_dead_letter_queue: Annotated[QueueName | None, Unset] = None
     job_max_attempts: int = Field(default=3, ge=1, le=20)
     job_retry_base_seconds: float = Field(default=1.0, ge=0, le=300)
     outbox_relay_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
 
-    sentry_dsn: str | None = None
+    sentry_dsn: SentryDsn = None
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     sentry_profile_session_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
-    sentry_spotlight: str | None = None
+    sentry_spotlight: Annotated[str | None, Unset] = None
     trace_propagation_targets: CommaList = []
 
     jwt_secret: SecretStr = SecretStr("development-only-secret-never-deploy")
     jwt_issuer: str = "graphnode-api"
     jwt_audience: str = "graphnode-api"
     jwt_ttl_seconds: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
-    jwt_jwks_url: str | None = None
+    jwt_jwks_url: HttpUrl = None
     jwt_jwks_cache_seconds: int = Field(default=300, ge=1, le=86_400)
     jwt_jwks_min_refetch_seconds: float = Field(default=30.0, ge=0, le=3600)
     jwt_jwks_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     llm_provider: Literal["local", "openai"] = "local"
-    llm_base_url: str | None = None
-    llm_api_key: SecretStr | None = None
+    llm_base_url: HttpUrl = None
+    llm_api_key: Annotated[SecretStr | None, Unset] = None
     llm_model: str = "gpt-4o-mini"
     llm_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     llm_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -118,85 +115,9 @@ class Settings(ReleaseSettings):
 
     max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=1_073_741_824)
 
-    rate_limit_default: str = "600/minute"
-    rate_limit_ai: str = "60/minute"
-    rate_limit_storage_url: str = "memory://"
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_case_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("cors_origins", "trace_propagation_targets", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator(
-        "broker_dead_letter_queue",
-        "sentry_dsn",
-        "sentry_spotlight",
-        "llm_base_url",
-        "llm_api_key",
-        "jwt_jwks_url",
-        mode="before",
-    )
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value
-
-    @field_validator("sentry_dsn")
-    @classmethod
-    def _valid_dsn(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                Dsn(value)
-            except BadDsn:
-                raise ValueError("not a valid Sentry DSN") from None
-        return value
-
-    @field_validator("database_url")
-    @classmethod
-    def _supported_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return value
-
-    @field_validator("broker_url")
-    @classmethod
-    def _supported_broker(cls, value: str) -> str:
-        if not value.startswith(
-            ("memory://", "redis://", "rediss://", "amqp://", "amqps://", "sqs://")
-        ):
-            raise ValueError("must start with memory://, redis://, amqp:// or sqs://")
-        return value
-
-    @field_validator("rate_limit_default", "rate_limit_ai")
-    @classmethod
-    def _one_rate_limit(cls, value: str) -> str:
-        try:
-            items = parse_many(value)
-        except ValueError:
-            items = []
-        if len(items) != 1 or items[0].amount < 1:
-            raise ValueError("must be one limit such as 600/minute or 10 per second")
-        return value
-
-    @field_validator("rate_limit_storage_url")
-    @classmethod
-    def _supported_rate_limit_storage(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://")):
-            raise ValueError("must start with memory://, redis:// or rediss://")
-        return value
-
-    @field_validator("llm_base_url", "jwt_jwks_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value is not None else None
+    rate_limit_default: RateLimit = "600/minute"
+    rate_limit_ai: RateLimit = "60/minute"
+    rate_limit_storage_url: StorageUrl = "memory://"
 
     @model_validator(mode="after")
     def _openai_needs_a_base_url(self) -> Settings:

@@ -1,7 +1,10 @@
 """Structured logging: structlog for our code, stdlib loggers routed through the same chain.
 
 Every line carries `correlation_id` and `user_id` (null outside a request or job), `job_id`
-inside a job, and `trace_id`/`span_id` while a Sentry span is active.
+inside a job, and `trace_id`/`span_id` while a Sentry span is active. Our lines are
+rendered by structlog and written to stderr directly, so they never become Sentry
+breadcrumbs or events of their own; stdlib records (uvicorn, taskiq, alembic, the SDK's)
+get the same processors through structlog's `ProcessorFormatter`.
 """
 
 from __future__ import annotations
@@ -10,9 +13,8 @@ import contextlib
 import functools
 import logging
 import sys
-import time
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import Any
 
 import orjson
 import sentry_sdk
@@ -49,6 +51,8 @@ _QUIET_LOGGERS = (
     "asyncio",
 )
 
+ACCESS_LOGGER = "graphnode.access"
+
 
 # Keys mostly come from code (a small, fixed set); query-string keys can be anything, so
 # the cache stays bounded.
@@ -67,13 +71,13 @@ def _redact(value: Any) -> Any:
     return value
 
 
-# Values that cannot hold a nested key: checked first, because `isinstance(x, Mapping)` is
-# an ABC check, slow for exactly the values most fields have.
+# Values that cannot hold a nested key, checked first: `isinstance(x, Mapping)` is an ABC
+# check, slow for exactly the values most fields have.
 _FLAT_TYPES = (str, int, float, type(None))
 
 
 def redact_sensitive_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    for key, value in list(event_dict.items()):
+    for key, value in event_dict.items():  # values replaced in place: no key added
         if is_sensitive_key(key):
             event_dict[key] = REDACTED
         elif not isinstance(value, _FLAT_TYPES) and isinstance(value, Mapping):
@@ -94,49 +98,12 @@ def add_request_context(_: WrappedLogger, __: str, event_dict: EventDict) -> Eve
     return event_dict
 
 
-def _drop_uvicorn_color_message(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-    event_dict.pop("color_message", None)
-    return event_dict
-
-
-def add_logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
-    record = event_dict.get("_record")
-    event_dict["logger"] = record.name if record is not None else getattr(logger, "name", "?")
-    return event_dict
-
-
-class _UtcTimestamp:
-    """`timestamp`: ISO 8601 in UTC with microseconds, `2026-11-29T22:40:00.123456Z`.
-
-    The format of structlog's `TimeStamper(fmt="iso", utc=True)`, except that the
-    microseconds are always there (isoformat drops them when they are zero), at about half
-    its cost: the part up to the second is formatted once per second. It runs for every
-    line, the access line included.
-    """
-
-    def __init__(self) -> None:
-        # One attribute, replaced whole: threads never see a second with another's text.
-        self._second: tuple[int, str] = (-1, "")
-
-    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
-        now = time.time()
-        second = int(now)
-        cached = self._second
-        if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-            self._second = cached
-        event_dict["timestamp"] = f"{cached[1]}.{int((now - second) * 1_000_000):06d}Z"
-        return event_dict
-
-
-_add_timestamp = _UtcTimestamp()
-
 _SHARED_PROCESSORS: list[Processor] = [
     structlog.processors.add_log_level,
-    add_logger_name,
-    _add_timestamp,
+    structlog.stdlib.add_logger_name,
+    # ISO 8601 in UTC, always with microseconds (isoformat drops them when they are zero).
+    structlog.processors.TimeStamper(fmt="%Y-%m-%dT%H:%M:%S.%fZ", utc=True),
     add_request_context,
-    _drop_uvicorn_color_message,
     redact_sensitive_fields,
 ]
 
@@ -161,123 +128,68 @@ class _DropServerDuplicates(logging.Filter):
         return True
 
 
-def _orjson_dumps(value: Any, **_: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+class _CurrentStderr:
+    """A text stream writing to whatever `sys.stderr` is at the time of the write (test
+    capture, redirection), not the one when a logger was first used and cached."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
-class _StderrHandler(logging.StreamHandler[IO[str]]):
-    """Writes to whatever `sys.stderr` is at emit time (test capture, redirection)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-
-    @property  # the stream is looked up at emit time, never stored
-    def stream(self) -> IO[str]:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _: IO[str]) -> None:
-        pass
-
-
-class _Renderer:
-    """The last processor: JSON or console, switchable without re-creating loggers.
-
-    structlog caches each logger's processor chain on first use; the chain holds this one
-    object, and configure_logging() changes what it renders.
-    """
-
-    def __init__(self) -> None:
-        self._json: list[Processor] = [
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
-        ]
-        self._chain = self._json
-
-    def use(self, log_format: LogFormat) -> None:
-        if log_format is LogFormat.JSON:
-            self._chain = self._json
-        else:
-            self._chain = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
-
-    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> Any:
-        result: Any = event_dict
-        for processor in self._chain:
-            result = processor(logger, method, result)
-        return result
-
-
-_render = _Renderer()
-
-ACCESS_LOGGER = "graphnode.access"
-
-
-class _AccessLog:
-    """The access line (`http.request`), written on every request.
-
-    In JSON it skips most of structlog's processor chain: the same keys and values as any
-    other line (the level, logger, timestamp and context processors are the shared ones)
-    for a third of the cost (bench/RESULTS.md). Its fields are fixed and hold no
-    credentials (the path, never the query string), so there is nothing to redact. The
-    console format goes through structlog as usual.
-    """
-
-    def __init__(self) -> None:
-        self._logger = structlog.get_logger(ACCESS_LOGGER)
-        self._enabled = True
-        self._json = True
-
-    def configure(self, settings: Settings) -> None:
-        self._json = settings.resolved_log_format is LogFormat.JSON
-        self._enabled = logging.getLevelNamesMapping()[settings.log_level] <= logging.INFO
-
-    def __call__(self, fields: dict[str, Any]) -> None:
-        if not self._enabled:
-            return
-        if not self._json:
-            self._logger.info("http.request", **fields)
-            return
-        fields["event"] = "http.request"
-        fields["level"] = "info"
-        fields["logger"] = ACCESS_LOGGER
-        _add_timestamp(None, "info", fields)
-        add_request_context(None, "info", fields)
-        sys.stderr.write(orjson.dumps(fields, default=str).decode() + "\n")
-
-
-log_access = _AccessLog()
+_STDERR = _CurrentStderr()
 
 
 class _StderrLogger:
-    """Where our own (structlog) lines go: straight to the current sys.stderr.
+    """Where structlog writes our lines: one write each to the current `sys.stderr`, under
+    the name `add_logger_name` reads. Not a stdlib logger: Sentry's logging integration
+    would turn each of our lines into a breadcrumb, and each error line into an event."""
 
-    Skipping the stdlib logging machinery for our lines (the access line is on every
-    request) halves their cost; stdlib loggers still reach the same stream, rendered by
-    the same processors, through the root handler.
-    """
-
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str = "root") -> None:
         self.name = name
 
     def msg(self, message: str) -> None:
-        sys.stderr.write(message + "\n")
+        _STDERR.write(message + "\n")
 
-    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+    debug = info = warning = error = critical = exception = msg
 
 
-def _stderr_logger(*args: Any) -> _StderrLogger:
-    return _StderrLogger(str(args[0]) if args else "root")
+def _orjson_dumps(value: Any, **options: Any) -> str:
+    return orjson.dumps(value, **options).decode()
+
+
+def _renderers(log_format: LogFormat) -> list[Processor]:
+    if log_format is LogFormat.CONSOLE:
+        return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+    return [
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps, default=str),
+    ]
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """The access line (`http.request`), written once per request."""
+    _access.info("http.request", **fields)
+
+
+_access = structlog.get_logger(ACCESS_LOGGER)
 
 
 def configure_logging(settings: Settings) -> None:
-    """Route structlog and every stdlib logger through one chain, writing to stderr."""
-    _render.use(settings.resolved_log_format)
-    log_access.configure(settings)
+    """Route structlog and every stdlib logger through one chain, writing to stderr.
+
+    Loggers keep the format and level they had at their first use: configure once per
+    process, before logging.
+    """
+    renderers = _renderers(settings.resolved_log_format)
+    level = logging.getLevelNamesMapping()[settings.log_level]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_SHARED_PROCESSORS,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     )
-    handler = _StderrHandler()
+    handler = logging.StreamHandler(_STDERR)
     handler.setFormatter(formatter)
     handler.addFilter(_DropServerDuplicates())
 
@@ -285,14 +197,14 @@ def configure_logging(settings: Settings) -> None:
     for existing in root.handlers[:]:
         root.removeHandler(existing)
     root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    root.setLevel(level)
 
     for name in _ROUTED_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
     for name in _QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+        logging.getLogger(name).setLevel(max(logging.WARNING, level))
     # We write our own access line (with the route template and the correlation id).
     uvicorn_access = logging.getLogger("uvicorn.access")
     uvicorn_access.handlers.clear()
@@ -300,10 +212,8 @@ def configure_logging(settings: Settings) -> None:
     uvicorn_access.disabled = True
 
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, _render],
-        logger_factory=_stderr_logger,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[settings.log_level]
-        ),
+        processors=[*_SHARED_PROCESSORS, *renderers],
+        logger_factory=_StderrLogger,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=True,
     )

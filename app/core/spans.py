@@ -1,9 +1,9 @@
-"""Sentry spans that cost nothing while Sentry is off, and background tasks that keep
+"""Sentry spans that are never built while Sentry is off, and background tasks that keep
 their spans to themselves.
 
-sentry-sdk builds, times and scopes a real span for `start_span` (about 10 µs) and a real
-transaction for `continue_trace` + `start_transaction` (about 22 µs) even when it was never
-initialised, and then sends nothing. Code on every request or job asks `start_span` here.
+sentry-sdk builds, times and scopes a real span for `start_span` even when it was never
+initialised, and then sends nothing; `start_span` here returns one shared no-op span
+instead. Code on every request or job asks for its spans here.
 """
 
 from __future__ import annotations

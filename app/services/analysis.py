@@ -3,8 +3,8 @@
 Language identification is py3langid (langid.py's maintained fork: a small model shipped in
 the package, 97 languages, no network). Keywords and key phrases are YAKE (unsupervised,
 statistical, per-document, multilingual via stop-word lists; no model to download). Both
-are CPU work (30 ms for 1,000 characters, 440 ms for 50,000; bench/analysis.py), so the
-analysis runs in a worker thread and the event loop keeps serving.
+are CPU work that grows with the text, so the analysis runs in a worker thread and the
+event loop keeps serving.
 """
 
 from __future__ import annotations

@@ -21,25 +21,16 @@ log = structlog.get_logger("graphnode.worker")
 
 
 class ReclaimingRedisStreamBroker(RedisStreamBroker):
-    """RedisStreamBroker whose listener reclaims unacknowledged messages on an idle queue too.
+    """RedisStreamBroker that redelivers a dead worker's messages, on an idle queue too.
 
-    taskiq-redis 1.2.4 runs its XAUTOCLAIM pass only after a read returned new messages,
-    so a message taken by a worker that died stays pending for as long as nothing else is
-    enqueued: the job is never redelivered (the upstream rework is taskiq-redis PR #129;
-    its reclaim lock without a timeout, issue #131, is a second way to lose it). Here the
-    pass runs whether or not the read returned anything, at most every tenth of the
-    redelivery delay (a message only becomes reclaimable a whole delay after its claim,
-    and a pass after every read would double the round trips per job when reads return
-    one message), and again at once while passes come back full, so a dead worker's
-    backlog returns in one go. XAUTOCLAIM's `min_idle_time` is the guard against two
-    workers claiming the same message.
-
-    Idle time is measured from the last claim, not from the last sign of life, so a job
-    that runs longer than the redelivery delay would be claimed by a second worker while
-    the first is still on it. The messages this worker holds are therefore re-claimed
-    (XCLAIM JUSTID, which resets the idle time without counting a delivery) every third of
-    the delay until they are acknowledged, in one call per stream, each call bounded by
-    that interval; only a worker that died stops doing that.
+    - A message read and never acknowledged (its worker died) is reclaimed once it has been
+      idle for the redelivery delay, whether or not anything else is enqueued (taskiq-redis
+      reclaims only after a read that returned messages: upstream PR #129, issue #131).
+    - Reclaim passes run at most every tenth of the delay, and back to back while they come
+      back full; XAUTOCLAIM's `min_idle_time` keeps two workers off the same message.
+    - A message this worker still holds is never reclaimed while the worker lives: its idle
+      time is reset (XCLAIM JUSTID, no delivery counted) every third of the delay until it
+      is acknowledged, one call per stream, each bounded by that interval.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

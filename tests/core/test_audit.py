@@ -21,41 +21,14 @@ class Boom(Exception):
 
 @audited
 class SampleService:
-    def add(self, a: int, b: int) -> int:
-        return a + b
-
     async def fetch(self, key: str) -> str:
         return key.upper()
 
     async def fail(self) -> None:
         raise Boom("no")
 
-    async def stream(self, n: int) -> AsyncIterator[int]:
-        for i in range(n):
-            yield i
-
-    @staticmethod
-    def static(value: int) -> int:
-        return value * 2
-
-    @classmethod
-    def create(cls) -> str:
-        return cls.__name__
-
     def _private(self) -> int:
         return 1
-
-
-@audited(log_args=True)
-class LoginService:
-    def login(self, user: str, password: str, api_key: str | None = None) -> bool:
-        return True
-
-
-@audited(log_args=True)
-class OptionsService:
-    def configure(self, name: str, *values: str, **options: str) -> None:
-        return None
 
 
 @pytest.fixture(autouse=True)
@@ -84,16 +57,33 @@ async def test_async_call_logs_call_then_success_with_context(logs: LogReader) -
     assert success["duration_ms"] >= 0
 
 
-def test_sync_static_and_class_methods_are_audited(logs: LogReader) -> None:
-    service = SampleService()
+def test_private_methods_are_not_audited(logs: LogReader) -> None:
+    assert SampleService()._private() == 1
 
-    assert service.add(2, 3) == 5
-    assert SampleService.static(4) == 8
-    assert SampleService.create() == "SampleService"
-    assert service._private() == 1
+    assert audit_lines(logs) == []
 
-    methods = [line["method"] for line in audit_lines(logs) if line["event"] == "audit.success"]
-    assert methods == ["add", "static", "create"]
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        lambda self: None,
+        staticmethod(lambda: None),
+        classmethod(lambda cls: None),
+    ],
+    ids=["sync", "static", "class"],
+)
+def test_only_async_instance_methods_can_be_audited(method: object) -> None:
+    with pytest.raises(TypeError, match=r"Service\.run"):
+        audited(type("Service", (), {"run": method}))
+
+
+def test_async_generators_cannot_be_audited() -> None:
+    class Streams:
+        async def stream(self) -> AsyncIterator[int]:
+            yield 1
+
+    with pytest.raises(TypeError, match=r"Streams\.stream"):
+        audited(Streams)
 
 
 async def test_errors_are_logged_and_re_raised_unchanged(logs: LogReader) -> None:
@@ -110,35 +100,6 @@ async def test_errors_are_logged_and_re_raised_unchanged(logs: LogReader) -> Non
     assert "no" not in str(error.get("args", ""))
 
 
-async def test_async_generators_are_audited_over_their_whole_iteration(logs: LogReader) -> None:
-    items = [item async for item in SampleService().stream(3)]
-
-    assert items == [0, 1, 2]
-    _, success = audit_lines(logs)
-    assert success["items"] == 3
-
-
-async def test_async_generator_closed_early_is_not_an_error(logs: LogReader) -> None:
-    stream = SampleService().stream(10)
-    async for item in stream:
-        if item == 1:
-            break
-    await stream.aclose()  # type: ignore[attr-defined]
-
-    _, closed = audit_lines(logs)
-    assert closed["event"] == "audit.success"
-    assert closed["closed_early"] is True
-
-
-def test_argument_values_only_with_log_args_and_sensitive_names_redacted(logs: LogReader) -> None:
-    LoginService().login("alice", password="hunter2", api_key="sk-123")
-
-    call = audit_lines(logs)[0]
-    assert call["args"] == {"user": "'alice'", "password": "[redacted]", "api_key": "[redacted]"}
-    assert "hunter2" not in logs.text
-    assert "sk-123" not in logs.text
-
-
 async def test_a_failing_audit_never_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
     class BrokenLogger:
         def __getattr__(self, name: str) -> Any:
@@ -147,20 +108,6 @@ async def test_a_failing_audit_never_fails_the_call(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(audit, "log", BrokenLogger())
 
     assert await SampleService().fetch("still works") == "STILL WORKS"
-    assert SampleService().add(1, 1) == 2
-
-
-def test_variadic_arguments_are_redacted_by_their_own_names(logs: LogReader) -> None:
-    OptionsService().configure("db", "hunter2-positional", password="hunter2", region="eu")
-
-    call = audit_lines(logs)[0]
-    assert call["args"] == {
-        "name": "'db'",
-        "values": "[1 positional values omitted]",
-        "password": "[redacted]",
-        "region": "'eu'",
-    }
-    assert "hunter2" not in logs.text
 
 
 async def test_a_failing_sentry_span_never_fails_the_call(
@@ -176,8 +123,7 @@ async def test_a_failing_sentry_span_never_fails_the_call(
     monkeypatch.setattr(sentry_sdk, "start_span", broken_span)
 
     assert await SampleService().fetch("x") == "X"
-    assert [item async for item in SampleService().stream(2)] == [0, 1]
-    assert attempts == ["SampleService.fetch", "SampleService.stream"]
+    assert attempts == ["SampleService.fetch"]
 
 
 async def test_no_span_is_built_while_sentry_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,5 +137,4 @@ async def test_no_span_is_built_while_sentry_is_off(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sentry_sdk, "start_span", counted_span)
 
     assert await SampleService().fetch("x") == "X"
-    assert [item async for item in SampleService().stream(2)] == [0, 1]
     assert built == []
