@@ -61,7 +61,7 @@ def settings_factory(tmp_path: Path) -> SettingsFactory:
             "app_version": "1.2.3-test",
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 
@@ -168,7 +168,7 @@ def error_routes_client(
 
 def auth(user_id: str) -> dict[str, str]:
     """Headers for a request by `user_id`, signed with the test settings' secret."""
-    token = create_access_token(user_id, Settings(_env_file=None))  # type: ignore[call-arg]
+    token = create_access_token(user_id, Settings(_env_file=None))
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -9,7 +9,7 @@ import schemathesis
 from httpx import AsyncClient
 from schemathesis.core.parameters import ParameterLocation
 
-from app.core.config import Settings
+from app.core.config import LogFormat, Settings
 from app.main import create_app
 from tests.conftest import auth
 
@@ -75,10 +75,10 @@ def _schemathesis_app() -> Any:
     database = Path(_DATABASE_DIR.name) / "api.db"
     # Thousands of generated requests from one caller: limits it cannot reach, so every
     # check sees the operation's own answer (429s are tested in tests/core/test_rate_limit).
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=f"sqlite+aiosqlite:///{database}",
-        log_format="json",
+        log_format=LogFormat.JSON,
         rate_limit_default="1000000/minute",
         rate_limit_ai="1000000/minute",
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from pydantic import SecretStr
 
 from app.core.config import Settings
 from app.core.security import create_access_token
@@ -222,7 +223,7 @@ def test_web_process_writes_only_json_lines(tmp_path: Path, sentry_ingest: Sentr
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    token = create_access_token("alice", Settings(_env_file=None, jwt_secret=secret))  # type: ignore[call-arg]
+    token = create_access_token("alice", Settings(_env_file=None, jwt_secret=SecretStr(secret)))
     try:
         wait_for_http(process, f"http://127.0.0.1:{port}/healthz")
         analysed = httpx.post(

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
-from app.core.config import Settings
+from app.core.config import Environment, Settings
 from app.core.logging import configure_logging
 from app.main import create_app
 from tests.conftest import ClientFactory, LogReader, SettingsFactory
@@ -170,7 +171,9 @@ def test_console_format_in_development(
 
 
 def test_json_is_the_default_outside_development() -> None:
-    settings = Settings(_env_file=None, environment="staging", jwt_secret="x" * 40)  # type: ignore[call-arg]
+    settings = Settings(
+        _env_file=None, environment=Environment.STAGING, jwt_secret=SecretStr("x" * 40)
+    )
 
     assert settings.resolved_log_format == "json"
 

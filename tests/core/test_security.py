@@ -15,7 +15,7 @@ from app.core.security import create_access_token, decode_user_id
 from tests.conftest import auth
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+SETTINGS = Settings(_env_file=None)
 SECRET = SETTINGS.jwt_secret.get_secret_value()
 
 

@@ -364,7 +364,7 @@ def test_tracking_service_returns_event_ids_and_scopes_context(
 def test_release_defaults_to_the_package_version_and_commit() -> None:
     from app.core.release import git_sha, package_version
 
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
 
     assert settings.release == f"graphnode-api@{package_version()}+{git_sha()}"
 

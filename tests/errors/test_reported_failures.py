@@ -88,7 +88,7 @@ def corrupt(database: Path) -> None:
     database.write_bytes(data[:4096] + b"\xa5" * (len(data) - 4096))
 
 
-async def _client(app: Any, stack: Any) -> AsyncClient:
+async def _client(app: Any, stack: AsyncExitStack) -> AsyncClient:
     await stack.enter_async_context(LifespanManager(app))
     transport = ASGITransport(app=app, client=("203.0.113.7", 51234))
     client = AsyncClient(transport=transport, base_url="http://testserver")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from asgi_lifespan import LifespanManager
@@ -45,8 +46,8 @@ async def test_a_declared_length_over_the_limit_is_a_413_problem_before_reading(
         reads += 1
         return {"type": "http.request", "body": b"{" * 65536, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     headers = [
         (b"content-type", b"application/json"),
@@ -76,8 +77,8 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(settings_factory: Settings
         reads += 1
         return {"type": "http.request", "body": chunk, "more_body": True}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
     async with LifespanManager(app):

@@ -410,4 +410,4 @@ async def test_retry_after_as_an_http_date_is_honoured(
 def _dev_secret() -> Any:
     from app.core.config import Settings
 
-    return Settings(_env_file=None).jwt_secret  # type: ignore[call-arg]
+    return Settings(_env_file=None).jwt_secret

@@ -87,10 +87,10 @@ async def test_edge_to_a_missing_node_is_a_404_pointing_at_it(graph_client: Asyn
 async def test_invalid_edges_are_422(
     graph_client: AsyncClient, change: tuple[dict[str, Any], str]
 ) -> None:
-    change, pointer = change
+    fields, pointer = change
     a, b = await two_nodes(graph_client)
     body: dict[str, Any] = {"source_id": a["id"], "target_id": b["id"], "relation": "r"}
-    body.update(change)
+    body.update(fields)
 
     response = await graph_client.post("/v1/edges", json=body, headers=ALICE)
 

@@ -17,7 +17,7 @@ ALICE = auth("alice")
 AS_DEVELOPMENT: dict[str, Any] = {
     "environment": "development",
     "jwt_secret": Settings(_env_file=None).jwt_secret,
-}  # type: ignore[call-arg]
+}
 
 
 async def test_a_requests_audit_lines_carry_its_correlation_and_user_id(

@@ -87,6 +87,7 @@ def test_a_job_committed_by_an_api_that_died_before_sending_it_runs_after_a_rest
     ((stored_id, status, sent_at, labels),) = stored_jobs(tmp_path)
     job_id = str(uuid.UUID(stored_id))
     assert (status, sent_at) == ("queued", None)  # committed, never sent
+    assert labels is not None
     assert json.loads(labels)["correlation_id"] == "crash-before-send-01"
 
     restarted = start_api(tmp_path, port, second_log)

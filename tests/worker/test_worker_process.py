@@ -96,7 +96,7 @@ def sqs_endpoint() -> Iterator[str]:
 
 
 def create_sqs_queue(endpoint: str, name: str, visibility_timeout: str) -> None:
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     client = boto3.client(
         "sqs",
