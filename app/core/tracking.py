@@ -19,9 +19,13 @@ from typing import Any, Literal
 import sentry_sdk
 from sentry_sdk.utils import event_from_exception
 
+from app.errors.exceptions import AppError
+
 Level = Literal["fatal", "error", "warning", "info", "debug"]
 
 CONTEXT_NAME = "graphnode"
+# What a mapped failure knows about its cause (an upstream's status, the kind of outage).
+CAUSE_CONTEXT_NAME = "cause"
 # A mechanism type for exceptions reported on purpose by our own code.
 GENERIC_MECHANISM = "generic"
 
@@ -66,11 +70,11 @@ class ErrorTrackingService:
         *,
         handled: bool = True,
         mechanism: str = GENERIC_MECHANISM,
-        contexts: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> str | None:
-        """Report `exc` with `context` (the `graphnode` block) and any further named
-        `contexts` blocks. `handled=False` marks a failure nothing in the code expected
-        (Sentry's "unhandled"), produced by `mechanism`."""
+        """Report `exc` with `context` (the `graphnode` block); a mapped failure (an
+        `AppError`) also carries its `diagnostics` as the `cause` block, in a request and a
+        job alike. `handled=False` marks a failure nothing in the code expected (Sentry's
+        "unhandled"), produced by `mechanism`."""
         client = sentry_sdk.get_client()
         if not client.is_active():
             return None
@@ -80,8 +84,8 @@ class ErrorTrackingService:
         with sentry_sdk.new_scope() as scope:
             if context:
                 scope.set_context(CONTEXT_NAME, dict(context))
-            for name, block in (contexts or {}).items():
-                scope.set_context(name, dict(block))
+            if isinstance(exc, AppError) and exc.diagnostics:
+                scope.set_context(CAUSE_CONTEXT_NAME, dict(exc.diagnostics))
             return sentry_sdk.capture_event(event, hint=hint)
 
     def capture_message(

@@ -66,10 +66,6 @@ def problem_response(request: Request, exc: AppError, *, event_id: str | None = 
     return ProblemResponse(body, status_code=status, headers=exc.headers)
 
 
-# The Sentry context block with what a mapped failure knows about its cause.
-CAUSE_CONTEXT = "cause"
-
-
 def _report(
     request: Request,
     exc: BaseException,
@@ -85,7 +81,6 @@ def _report(
     exception chain and its `diagnostics` as the `cause` context.
     """
     mark_reported(exc)
-    diagnostics = exc.diagnostics if isinstance(exc, AppError) else None
     event_id = error_tracking.capture_exception(
         exc,
         {
@@ -96,7 +91,6 @@ def _report(
         },
         handled=handled,
         mechanism=HTTP_MECHANISM,
-        contexts={CAUSE_CONTEXT: diagnostics} if diagnostics else None,
     )
     log.error(
         "request.failed",

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.exc import OperationalError
-from structlog.testing import capture_logs
 
+from app.core.logging import configure_logging
 from app.errors.exceptions import InternalError, NotFound, ServiceUnavailable
 from app.errors.problem import problem_from
 from app.services.job_retry import JobRetryPolicy
 from app.services.job_runner import UNAVAILABLE_DETAIL, UNEXPECTED_DETAIL, job_error
-from tests.conftest import SettingsFactory
+from tests.conftest import LogReader, SettingsFactory
 
 
 def _problem(error: BaseException) -> dict[str, object]:
@@ -46,9 +46,11 @@ def test_a_client_error_is_its_own_problem() -> None:
 
 
 async def test_the_policy_counts_the_attempts_where_they_are_kept(
-    settings_factory: SettingsFactory,
+    settings_factory: SettingsFactory, logs: LogReader
 ) -> None:
-    policy = JobRetryPolicy(settings_factory(job_max_attempts=3, job_retry_base_seconds=0.01))
+    settings = settings_factory(job_max_attempts=3, job_retry_base_seconds=0.01)
+    configure_logging(settings)
+    policy = JobRetryPolicy(settings)
     stored = [1]  # the job's first attempt was in an earlier delivery
 
     async def run() -> None:
@@ -57,9 +59,9 @@ async def test_the_policy_counts_the_attempts_where_they_are_kept(
                 stored.append(stored[-1] + 1)  # a run starts the job again: one more attempt
                 raise ConnectionError("broker down")
 
-    with capture_logs() as lines, pytest.raises(ConnectionError):
+    with pytest.raises(ConnectionError):
         await run()
 
     assert stored == [1, 2, 3]
-    retries = [line for line in lines if line["event"] == "job.retrying"]
+    retries = logs.events("job.retrying")
     assert [(line["step"], line["attempt"]) for line in retries] == [("run", 2)]

@@ -418,6 +418,16 @@ async def test_a_job_that_cannot_be_picked_up_is_reported_once_and_requeued(
     assert job["attempts"] == 1
     (event,) = sentry_ingest.events
     assert event["contexts"]["graphnode"]["job_id"] == job["id"]
+    # The outage is a 503 to the job, as to a request; the event names the real cause.
+    assert event["contexts"]["cause"] == {
+        "dependency": "database",
+        "reason": "unavailable",
+        "error_type": "OperationalError",
+    }
+    assert [value["type"] for value in event["exception"]["values"]] == [
+        "OperationalError",
+        "ServiceUnavailable",
+    ]
     (requeued,) = logs.events("job.requeued")
     assert requeued["sentry_event_id"] == event["event_id"]
     assert requeued["job_id"] == job["id"]
