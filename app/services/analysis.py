@@ -15,7 +15,6 @@ import threading
 from dataclasses import dataclass
 
 import anyio.to_thread
-import yake
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from segtok.segmenter import split_multi
 
@@ -60,6 +59,8 @@ class Analysis:
 
 
 def _terms(text: str, language: str, *, max_words: int) -> list[tuple[str, float]]:
+    import yake  # on first use: it brings networkx and jellyfish into memory
+
     extractor = yake.KeywordExtractor(
         lan=language,
         n=max_words,

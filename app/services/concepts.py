@@ -17,7 +17,6 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-import yake
 from lemminflect import getAllLemmas
 from segtok.segmenter import split_multi
 
@@ -73,6 +72,8 @@ def _keep_phrase(phrase: str, language: str, verbs: set[str]) -> bool:
 
 
 def _yake_candidates(text: str, language: str) -> list[str]:
+    import yake  # on first use: it brings networkx and jellyfish into memory
+
     extractor = yake.KeywordExtractor(
         lan=language,
         n=2,
