@@ -17,7 +17,6 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-from lemminflect import getAllLemmas
 from segtok.segmenter import split_multi
 
 from app.search.folding import index_text, is_cjk, words
@@ -32,6 +31,8 @@ _lemmas_lock = threading.Lock()
 
 
 def _english_lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    from lemminflect import getAllLemmas  # on first use: it brings numpy into memory
+
     with _lemmas_lock:  # LemmInflect loads its lexicon lazily, once
         found: dict[str, tuple[str, ...]] = getAllLemmas(word)
     return found
