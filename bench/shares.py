@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 
 COMPONENTS = {
+    "language model loading (start-up)": ("py3langid/", "lzma.py", "_compression.py"),
     "sentry-sdk": ("sentry_sdk/",),
     "our logging (access line, processors)": ("app/core/logging.py",),
     "our audit proxy": ("app/core/audit.py",),
@@ -33,7 +34,14 @@ COMPONENTS = {
     "pydantic / FastAPI serialisation": ("pydantic", "fastapi/_compat", "serialize_response"),
     "uvicorn (HTTP)": ("uvicorn/protocols",),
 }
-IDLE = ("Condition.wait", "Runner.run", "_worker (concurrent", "select (selectors")
+# Waiting: the loop's select, idle pool threads, sentry-sdk's monitor thread sleeping.
+IDLE = (
+    "Condition.wait",
+    "Runner.run",
+    "_worker (concurrent",
+    "select (selectors",
+    "Monitor._ensure_running",
+)
 
 
 def _innermost(frames: list[str]) -> str:
