@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 _AFTER_COMMIT = "graphnode_after_commit"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 DATABASE_RETRY_AFTER_SECONDS = 5
+POOL_RECYCLE_SECONDS = 1800
 
 # Failures that mean "the database is unreachable or too slow", not "the request is wrong".
 _OUTAGES: tuple[type[BaseException], ...] = (
@@ -49,13 +50,26 @@ def create_engine(database_url: str, *, timeout_seconds: float = 10.0) -> AsyncE
         )
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
         return engine
-    return _create_async_engine(
+    # No `pool_pre_ping`: it is a round trip (with asyncpg, three) before every request's
+    # first statement. A connection the server closed (a restart, an idle timeout) is known
+    # closed to asyncpg without asking (`_discard_closed`); connections are replaced after
+    # `pool_recycle` seconds, under common idle timeouts of servers and proxies.
+    engine = _create_async_engine(
         url,
         hide_parameters=True,
-        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
         pool_timeout=timeout_seconds,
         connect_args={"timeout": timeout_seconds, "command_timeout": timeout_seconds},
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # The pool retries a checkout that raises DisconnectionError with another connection.
+    is_closed = getattr(dbapi_connection.driver_connection, "is_closed", None)
+    if is_closed is not None and is_closed():
+        raise exc.DisconnectionError("the database closed this pooled connection")
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _: Any) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     union,
     update,
 )
+from sqlalchemy.orm import joinedload
 from sqlalchemy.sql import ColumnElement
 
 from app.models import Edge, Node, NodeTag
@@ -77,10 +78,13 @@ class NodeRepository(Repository):
         node.tag_rows = rows
 
     async def get(self, owner_id: str, node_id: uuid.UUID) -> Node | None:
+        """The node with its tags, in one statement (a join, not a second query)."""
         result = await self.session.execute(
-            select(Node).where(Node.id == node_id, Node.owner_id == owner_id)
+            select(Node)
+            .options(joinedload(Node.tag_rows))
+            .where(Node.id == node_id, Node.owner_id == owner_id)
         )
-        return result.scalar_one_or_none()
+        return result.unique().scalar_one_or_none()
 
     async def existing_ids(self, owner_id: str, node_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         result = await self.session.execute(

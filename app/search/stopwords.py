@@ -15,7 +15,6 @@ import stopwordsiso
 
 from app.search.folding import fold
 
-_YAKE_LISTS = files("yake.core").joinpath("StopwordsList")
 # YAKE ships these lists in legacy code pages and reads them as ISO-8859-1: it prints a
 # warning to stdout (a line that is not JSON) and garbles their accented words.
 _YAKE_ENCODINGS = {"lt": "cp1257", "sk": "cp1250"}
@@ -23,7 +22,9 @@ _BOTH_LISTS = frozenset({"ja", "zh"})
 
 
 def _yake_list(code: str) -> list[str] | None:
-    resource = _YAKE_LISTS.joinpath(f"stopwords_{code}.txt")
+    # Found on first use: `files` imports YAKE (and networkx), which the API only needs
+    # for analysis and search.
+    resource = files("yake.core").joinpath("StopwordsList", f"stopwords_{code}.txt")
     if not resource.is_file():
         return None
     return resource.read_text(encoding=_YAKE_ENCODINGS.get(code, "utf-8-sig")).split("\n")

@@ -13,15 +13,17 @@ import math
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import yake
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from segtok.segmenter import split_multi
 
 from app.core.audit import audited
 from app.search.stopwords import yake_stopwords
 from app.services.concepts import CJK_LANGUAGES, cjk_words
+
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 WORDS_PER_MINUTE = 230
 TOP_TERMS = 10
@@ -32,11 +34,14 @@ _identifier_lock = threading.Lock()
 
 
 def language_identifier() -> LanguageIdentifier:
-    """The language model, loaded once per process (about a second, so ahead of need)."""
+    """The language model, loaded once per process, on first use (a process that never
+    identifies a language never holds it, nor numpy)."""
     global _identifier
     if _identifier is None:
         with _identifier_lock:
             if _identifier is None:
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
                 _identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     return _identifier
 
@@ -60,6 +65,8 @@ class Analysis:
 
 
 def _terms(text: str, language: str, *, max_words: int) -> list[tuple[str, float]]:
+    import yake  # on first use: it brings networkx and jellyfish into memory
+
     extractor = yake.KeywordExtractor(
         lan=language,
         n=max_words,

@@ -17,8 +17,6 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 
-import yake
-from lemminflect import getAllLemmas
 from segtok.segmenter import split_multi
 
 from app.search.folding import index_text, is_cjk, words
@@ -33,6 +31,8 @@ _lemmas_lock = threading.Lock()
 
 
 def _english_lemmas(word: str) -> dict[str, tuple[str, ...]]:
+    from lemminflect import getAllLemmas  # on first use: it brings numpy into memory
+
     with _lemmas_lock:  # LemmInflect loads its lexicon lazily, once
         found: dict[str, tuple[str, ...]] = getAllLemmas(word)
     return found
@@ -73,6 +73,8 @@ def _keep_phrase(phrase: str, language: str, verbs: set[str]) -> bool:
 
 
 def _yake_candidates(text: str, language: str) -> list[str]:
+    import yake  # on first use: it brings networkx and jellyfish into memory
+
     extractor = yake.KeywordExtractor(
         lan=language,
         n=2,
