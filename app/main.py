@@ -37,7 +37,6 @@ from app.providers.chat import build_chat_provider
 from app.routers import ai, edges, health, jobs, nodes, problems, tags
 from app.routers.deps import ReadinessChecks
 from app.routers.idempotency import REPLAYED_HEADER as IDEMPOTENT_REPLAYED_HEADER
-from app.services.analysis import language_identifier
 from app.services.idempotency import (
     PURGE_INTERVAL_SECONDS,
     purge_expired_keys,
@@ -110,8 +109,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.chat_provider = build_chat_provider(settings, app.state.http_client)
     app.state.signing_keys = build_signing_keys(settings, app.state.http_client)
-    # Load the language model off the event loop now rather than on the first request.
-    asyncio.get_running_loop().run_in_executor(None, language_identifier)
     app.state.job_queue = OutboxRelay(
         TaskiqJobQueue(broker, settings),
         app.state.session_factory,
