@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from app.core.jwks import build_signing_keys
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.sentry import flush_sentry, init_sentry
-from app.core.spans import start_background_task
+from app.core.spans import start_background_task, stop_background_task
 from app.core.startup import STARTUP_FAILURE_EXIT_CODE, DependencyUnreachable, reach
 from app.core.trace_context import add_traceparent
 from app.http.application import GraphNodeAPI
@@ -140,8 +139,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        purging.cancel()
-        await asyncio.gather(purging, return_exceptions=True)
+        await stop_background_task(purging)
         await app.state.job_queue.stop()
         if isinstance(broker, InMemoryBroker):
             # Let jobs running in this process finish (bounded) before the database closes.

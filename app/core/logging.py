@@ -10,7 +10,6 @@ get the same processors through structlog's `ProcessorFormatter`.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import sys
 from collections.abc import Mapping
@@ -54,9 +53,6 @@ _QUIET_LOGGERS = (
 ACCESS_LOGGER = "graphnode.access"
 
 
-# Keys mostly come from code (a small, fixed set); query-string keys can be anything, so
-# the cache stays bounded.
-@functools.lru_cache(maxsize=1024)
 def is_sensitive_key(key: str) -> bool:
     lowered = key.lower().replace("-", "_")
     return any(part in lowered for part in _SENSITIVE_KEY_PARTS)
@@ -71,16 +67,11 @@ def _redact(value: Any) -> Any:
     return value
 
 
-# Values that cannot hold a nested key, checked first: `isinstance(x, Mapping)` is an ABC
-# check, slow for exactly the values most fields have.
-_FLAT_TYPES = (str, int, float, type(None))
-
-
 def redact_sensitive_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key, value in event_dict.items():  # values replaced in place: no key added
         if is_sensitive_key(key):
             event_dict[key] = REDACTED
-        elif not isinstance(value, _FLAT_TYPES) and isinstance(value, Mapping):
+        elif isinstance(value, Mapping):
             event_dict[key] = _redact(value)
     return event_dict
 

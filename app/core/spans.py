@@ -52,3 +52,12 @@ def start_background_task(work: Coroutine[Any, Any, T], *, name: str) -> asyncio
             return await work
 
     return asyncio.create_task(in_own_scope(), name=name)
+
+
+async def stop_background_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a task from `start_background_task` and wait until it has ended (its loop
+    reports its own failures; whatever ended it is not raised here)."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -48,23 +48,27 @@ Title = Annotated[
 Body = Annotated[str, StringConstraints(max_length=BODY_MAX, pattern=MULTI_LINE)]
 
 # Tags and relations start with a letter, digit or `_` (of any script: any non-ASCII
-# character) and go on with those and a little punctuation; the white space around them
-# is stripped. Spelled without `\w`, which JSON Schema's (ECMA-262) engine reads as
-# ASCII-only and the server's as Unicode.
-_ASCII_NON_WORD = r"\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f"
-TAG_PATTERN = rf"^\s*[^{_ASCII_NON_WORD}](?:[^{_ASCII_NON_WORD}]|[ .:/+#-])*\s*$"
-RELATION_PATTERN = rf"^\s*[^{_ASCII_NON_WORD}](?:[^{_ASCII_NON_WORD}]|[ .:-])*\s*$"
+# character) and go on with those and a little punctuation, spaces inside only. Spelled
+# without `\w`, which JSON Schema's (ECMA-262) engine reads as ASCII-only and the
+# server's as Unicode, and not stripped: the published pattern and length are the rule.
+_WORD = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
+
+
+def _label(punctuation: str) -> str:
+    return rf"^{_WORD}(?:(?:{_WORD}|[ {punctuation}])*(?:{_WORD}|[{punctuation}]))?$"
+
+
+TAG_PATTERN = _label(".:/+#-")
+RELATION_PATTERN = _label(".:-")
 
 Tag = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TAG_MAX, pattern=TAG_PATTERN),
+    StringConstraints(min_length=1, max_length=TAG_MAX, pattern=TAG_PATTERN),
 ]
 Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX), AfterValidator(_unique)]
 Relation = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=RELATION_MAX, pattern=RELATION_PATTERN
-    ),
+    StringConstraints(min_length=1, max_length=RELATION_MAX, pattern=RELATION_PATTERN),
 ]
 Weight = Annotated[float, Field(ge=0.0, le=1_000_000.0, allow_inf_nan=False)]
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 CURSOR_PATTERN = r"^[0-9]{1,17}-[0-9a-f]{32}$"
 SCORE_SCALE = 1_000_000_000
@@ -45,6 +47,21 @@ class Cursor:
             raise ValueError("not a cursor")
         key, row_id = value.split("-")
         return cls(int(key), uuid.UUID(hex=row_id))
+
+
+class ListedRow(Protocol):
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+def next_cursor(rows: Sequence[ListedRow], limit: int) -> str | None:
+    """The cursor after a full page of a newest-first listing; None after its last page."""
+    if len(rows) < limit:
+        return None
+    return Cursor.at(rows[-1].created_at, rows[-1].id).encode()
 
 
 @dataclass(frozen=True, slots=True)

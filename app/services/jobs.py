@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.audit import audited
 from app.core.context import current
 from app.core.db import after_commit
-from app.errors.exceptions import AppError, JobNotCancellable, NotFound
+from app.errors.exceptions import AppError, JobNotCancellable
 from app.errors.problem import problem_from
 from app.models import Job, utcnow
 from app.repositories.jobs import JobRepository
-from app.schemas.pagination import Cursor
+from app.schemas.pagination import Cursor, next_cursor
+from app.services.resources import not_found
 
 EXTRACT_GRAPH = "extract-graph"
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
@@ -66,7 +67,7 @@ class JobService:
     async def get(self, session: AsyncSession, *, owner_id: str, job_id: uuid.UUID) -> Job:
         job = await JobRepository.from_session(session).get(owner_id, job_id)
         if job is None:
-            raise NotFound("There is no job with this id.")
+            raise not_found("job")
         return job
 
     async def unfinished(self, session: AsyncSession, *, job_id: uuid.UUID) -> Job | None:
@@ -86,9 +87,7 @@ class JobService:
         jobs = await JobRepository.from_session(session).page(
             owner_id, limit=limit, after=after, status=status
         )
-        if len(jobs) < limit:
-            return jobs, None
-        return jobs, Cursor.at(jobs[-1].created_at, jobs[-1].id).encode()
+        return jobs, next_cursor(jobs, limit)
 
     async def cancel(self, session: AsyncSession, *, owner_id: str, job_id: uuid.UUID) -> Job:
         """Cancel a queued job; JobNotCancellable (409) once it is running or finished.
@@ -105,7 +104,7 @@ class JobService:
         )
         job = await repository.get(owner_id, job_id)
         if job is None:
-            raise NotFound("There is no job with this id.")
+            raise not_found("job")
         if not cancelled:
             raise JobNotCancellable(
                 f"The job is {job.status}: only a queued job can be cancelled.",

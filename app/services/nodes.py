@@ -14,7 +14,7 @@ from app.models import Edge, Node, utcnow
 from app.repositories.graph import Direction, EdgeRepository, NodeRepository
 from app.repositories.search import SearchRepository
 from app.schemas.graph import NodeCreate, NodeUpdate
-from app.schemas.pagination import Cursor, PageRequest
+from app.schemas.pagination import Cursor, PageRequest, next_cursor
 from app.search.terms import search_terms
 from app.services.resources import changed_concurrently, existing, not_found
 
@@ -26,14 +26,6 @@ class Neighbour:
     edge: Edge
     node: Node
     direction: Literal["out", "in"]
-
-
-def _next_cursor(rows: list[Node] | list[Edge], limit: int) -> str | None:
-    """The cursor after a full page of a newest-first listing; None after its last page."""
-    if len(rows) < limit:
-        return None
-    last = rows[-1]
-    return Cursor.at(last.created_at, last.id).encode()
 
 
 @audited
@@ -71,14 +63,14 @@ class NodeService:
                 after=page.after,
                 tag=tag,
             )
-            next_cursor = None
+            after_hits = None
             if len(hits) == page.limit:
-                next_cursor = Cursor(hits[-1].score, hits[-1].node.id).encode()
-            return [hit.node for hit in hits], next_cursor
+                after_hits = Cursor(hits[-1].score, hits[-1].node.id).encode()
+            return [hit.node for hit in hits], after_hits
         nodes = await NodeRepository.from_session(session).page(
             owner_id, limit=page.limit, after=page.after, tag=tag
         )
-        return nodes, _next_cursor(nodes, page.limit)
+        return nodes, next_cursor(nodes, page.limit)
 
     async def update(
         self,
@@ -134,7 +126,7 @@ class NodeService:
         edges = await EdgeRepository.from_session(session).page_for_node(
             owner_id, node_id, direction=direction, limit=page.limit, after=page.after
         )
-        return edges, _next_cursor(edges, page.limit)
+        return edges, next_cursor(edges, page.limit)
 
     async def neighbours(
         self, session: AsyncSession, *, owner_id: str, node_id: uuid.UUID, limit: int

@@ -11,7 +11,6 @@ the send and recording it); its execution is idempotent, so it runs once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -19,7 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.db import unit_of_work
-from app.core.spans import start_background_task
+from app.core.spans import start_background_task, stop_background_task
 from app.models import Job, utcnow
 from app.repositories.jobs import JobRepository
 from app.worker.queue import TaskiqJobQueue
@@ -95,11 +94,8 @@ class OutboxRelay:
         self._task = start_background_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_background_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

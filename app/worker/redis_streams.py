@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator
@@ -15,7 +14,7 @@ from redis.asyncio import Redis
 from taskiq import AckableMessage
 from taskiq_redis import RedisStreamBroker
 
-from app.core.spans import start_background_task
+from app.core.spans import start_background_task, stop_background_task
 
 log = structlog.get_logger("graphnode.worker")
 
@@ -126,10 +125,7 @@ class ReclaimingRedisStreamBroker(RedisStreamBroker):
             await super().startup()
 
     async def shutdown(self) -> None:
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keepalive
-            self._keepalive = None
+        await stop_background_task(self._keepalive)
+        self._keepalive = None
         self._held.clear()
         await super().shutdown()

@@ -16,7 +16,7 @@ ALICE = auth("alice")
 @pytest.mark.parametrize("tag", ["math", "Uö", "센트리", "σίσυφος", "c++", "v1.2/x#y", "_x"])
 async def test_tags_in_any_script_are_accepted(graph_client: AsyncClient, tag: str) -> None:
     response = await graph_client.post(
-        "/v1/nodes", json={"title": "t", "tags": [f" {tag} "]}, headers=ALICE
+        "/v1/nodes", json={"title": "t", "tags": [tag]}, headers=ALICE
     )
 
     assert response.status_code == 201
@@ -25,7 +25,7 @@ async def test_tags_in_any_script_are_accepted(graph_client: AsyncClient, tag: s
     assert re.fullmatch(TAG_PATTERN, tag, flags=re.ASCII)
 
 
-@pytest.mark.parametrize("tag", ["-x", "a,b", "a;b", "(a)", "a!", "a\tb", "   "])
+@pytest.mark.parametrize("tag", ["-x", "a,b", "a;b", "(a)", "a!", "a\tb", "   ", " a", "a "])
 async def test_ascii_punctuation_and_control_characters_are_refused(
     graph_client: AsyncClient, tag: str
 ) -> None:
