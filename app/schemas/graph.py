@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -61,14 +62,43 @@ def _label(punctuation: str) -> str:
 TAG_PATTERN = _label(".:/+#-")
 RELATION_PATTERN = _label(".:-")
 
+
+def _label_rule(pattern: str, rule: str) -> Callable[[str], str]:
+    """Check `pattern` with a message a person can act on (pydantic's names the regex)."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise PydanticCustomError("label_pattern", rule)
+        return value
+
+    return check
+
+
 Tag = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=TAG_MAX, pattern=TAG_PATTERN),
+    StringConstraints(min_length=1, max_length=TAG_MAX),
+    AfterValidator(
+        _label_rule(
+            TAG_PATTERN,
+            "A tag starts with a letter, a digit or _ and holds only those, inner spaces "
+            "and . : / + # -",
+        )
+    ),
+    Field(json_schema_extra={"pattern": TAG_PATTERN}),
 ]
 Tags = Annotated[list[Tag], Field(max_length=TAGS_MAX), AfterValidator(_unique)]
 Relation = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=RELATION_MAX, pattern=RELATION_PATTERN),
+    StringConstraints(min_length=1, max_length=RELATION_MAX),
+    AfterValidator(
+        _label_rule(
+            RELATION_PATTERN,
+            "A relation starts with a letter, a digit or _ and holds only those, inner "
+            "spaces and . : -",
+        )
+    ),
+    Field(json_schema_extra={"pattern": RELATION_PATTERN}),
 ]
 Weight = Annotated[float, Field(ge=0.0, le=1_000_000.0, allow_inf_nan=False)]
 
