@@ -7,7 +7,6 @@ SENTRY_DSN, SENTRY_TRACES_SAMPLE_RATE, ENVIRONMENT, ... per variant).
 from __future__ import annotations
 
 import gc
-import os
 
 from fastapi import FastAPI
 from pydantic import BaseModel
@@ -86,61 +85,13 @@ def ours() -> FastAPI:
 def peer_stack() -> FastAPI:
     """The usual library stack: asgi-correlation-id, fastapi-problem, a structlog JSON
     access line from a pure-ASGI middleware, sentry-sdk with its defaults (init from env)."""
-    import logging
-    import sys
-    import time
 
-    import sentry_sdk
-    import structlog
-    from asgi_correlation_id import CorrelationIdMiddleware, correlation_id
+    from asgi_correlation_id import CorrelationIdMiddleware
     from fastapi_problem.handler import add_exception_handler, new_exception_handler
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    if os.environ.get("SENTRY_DSN"):
-        sentry_sdk.init(
-            dsn=os.environ["SENTRY_DSN"],
-            traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
-        )
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
-    )
-    access = structlog.get_logger()
+    from bench.usual_app import AccessLog, configure_usual_stack
 
-    class AccessLog:
-        def __init__(self, app: ASGIApp) -> None:
-            self.app = app
-
-        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await self.app(scope, receive, send)
-                return
-            started = time.perf_counter()
-            status = 500
-
-            async def send_status(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                access.info(
-                    "request",
-                    method=scope["method"],
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                    correlation_id=correlation_id.get(),
-                )
+    configure_usual_stack()
 
     app = FastAPI()
     app.add_middleware(AccessLog)

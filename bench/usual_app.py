@@ -49,7 +49,8 @@ class AccessLog:
             )
 
 
-def create_app() -> FastAPI:
+def configure_usual_stack() -> None:
+    """sentry-sdk with its defaults (when SENTRY_DSN is set) and structlog's JSON lines."""
     if os.environ.get("SENTRY_DSN"):
         sentry_sdk.init(
             dsn=os.environ["SENTRY_DSN"],
@@ -65,6 +66,10 @@ def create_app() -> FastAPI:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def create_app() -> FastAPI:
+    configure_usual_stack()
     app = plain_app.create_app()
     app.add_middleware(AccessLog)
     app.add_middleware(CorrelationIdMiddleware)
