@@ -84,10 +84,16 @@ def _node(
         [common_word(rng.randrange(COMMON)) for _ in range(8)]
         + [rare_word(rng.randrange(vocabulary)) for _ in range(4)]
     )
-    created = start + timedelta(seconds=i)
+    return node_row(node_id, OWNER, title, body, start + timedelta(seconds=i))
+
+
+def node_row(
+    node_id: uuid.UUID, owner_id: str, title: str, body: str, created: datetime
+) -> dict[str, Any]:
+    """A `nodes` row for a bulk insert, indexed for search as the service would."""
     return {
         "id": node_id,
-        "owner_id": OWNER,
+        "owner_id": owner_id,
         "title": title,
         "body": body,
         "search_title": index_text(title),

@@ -64,7 +64,7 @@ async def _migrate_and_seed(url: str) -> str:
 
     from app.core.db import create_engine, migrate
     from app.models import Node, NodeTag
-    from app.search.folding import index_text
+    from bench.growth import node_row
 
     engine = create_engine(url)
     try:
@@ -73,20 +73,7 @@ async def _migrate_and_seed(url: str) -> str:
         nodes, tags = [], []
         for i in range(NODES):
             node_id, title, body = uuid.uuid4(), f"Node {i}", f"Body of node {i}. " * 10
-            created = start + timedelta(seconds=i)
-            nodes.append(
-                {
-                    "id": node_id,
-                    "owner_id": USER,
-                    "title": title,
-                    "body": body,
-                    "search_title": index_text(title),
-                    "search_body": index_text(body),
-                    "version": 1,
-                    "created_at": created,
-                    "updated_at": created,
-                }
-            )
+            nodes.append(node_row(node_id, USER, title, body, start + timedelta(seconds=i)))
             tags += [{"node_id": node_id, "tag": t, "position": p} for p, t in enumerate("ab")]
         async with engine.begin() as connection:
             await connection.execute(insert(Node.__table__), nodes)

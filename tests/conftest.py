@@ -211,6 +211,26 @@ async def graph_client(client_factory: ClientFactory, database_url: str) -> Asyn
     return client
 
 
+def http_scope(
+    method: str, path: str, headers: list[tuple[bytes, bytes]], query_string: bytes = b""
+) -> dict[str, Any]:
+    """An ASGI HTTP scope as a client at 198.51.100.1 would send it to `testserver`."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("198.51.100.1", 4000),
+        "server": ("testserver", 80),
+    }
+
+
 async def asgi_request(
     app: Any,
     method: str,
@@ -239,19 +259,6 @@ async def asgi_request(
             raise OSError("connection reset by peer")
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query_string,
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("198.51.100.1", 4000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(method, path, headers or [], query_string)
     await app(scope, receive, send)
     return sent

@@ -7,27 +7,10 @@ from asgi_lifespan import LifespanManager
 from httpx import AsyncClient
 
 from app.main import create_app
-from tests.conftest import ClientFactory, SettingsFactory, auth
+from tests.conftest import ClientFactory, SettingsFactory, auth, http_scope
 
 PROBLEM = "application/problem+json"
 ALICE = auth("alice")
-
-
-def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("198.51.100.1", 4000),
-        "server": ("testserver", 80),
-    }
 
 
 def _token_header() -> tuple[bytes, bytes]:
@@ -55,7 +38,7 @@ async def test_a_declared_length_over_the_limit_is_a_413_problem_before_reading(
         _token_header(),
     ]
     async with LifespanManager(app):
-        await app(_scope("POST", "/v1/nodes", headers), receive, send)
+        await app(http_scope("POST", "/v1/nodes", headers), receive, send)
 
     start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     assert start["status"] == 413
@@ -82,7 +65,7 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(settings_factory: Settings
 
     headers = [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")]
     async with LifespanManager(app):
-        await app(_scope("POST", "/v1/nodes", [*headers, _token_header()]), receive, send)
+        await app(http_scope("POST", "/v1/nodes", [*headers, _token_header()]), receive, send)
 
     assert sent[0]["status"] == 413
     assert (b"content-type", PROBLEM.encode()) in sent[0]["headers"]
